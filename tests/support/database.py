@@ -1,0 +1,128 @@
+"""Throwaway databases on the real MariaDB/MySQL server the integration tests use."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+from pymysql.constants import CLIENT
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SEED_SQL = REPO_ROOT / "db" / "seed.sql"
+
+# MySQL 8.0/8.4's default sql_mode: the tests hold MariaDB to what production's RDS MySQL enforces.
+MYSQL8_SQL_MODE = (
+    "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+    "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+)
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where the test server listens and how an administrator logs in."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    @classmethod
+    def from_env(cls) -> Server:
+        return cls(
+            host=os.environ.get("TEST_DB_HOST", "127.0.0.1"),
+            port=int(os.environ.get("TEST_DB_PORT", "3306")),
+            user=os.environ.get("TEST_DB_USER", "root"),
+            password=os.environ.get("TEST_DB_PASSWORD", ""),
+        )
+
+    def connect(self, database: str | None = None, **kwargs: object) -> pymysql.Connection:
+        """Open an administrator connection; fail with instructions if the server is down."""
+        try:
+            return pymysql.connect(
+                host=self.host,
+                port=self.port,
+                user=self.user,
+                password=self.password,
+                database=database,
+                connect_timeout=5,
+                autocommit=True,
+                **kwargs,
+            )
+        except pymysql.err.OperationalError as exc:
+            raise RuntimeError(
+                f"the integration tests need MariaDB or MySQL on {self.host}:{self.port} "
+                f"(user {self.user!r}; set TEST_DB_HOST/PORT/USER/PASSWORD to change): {exc}. "
+                "Start MariaDB with: start-stop-daemon --start --oknodo --background "
+                "--exec /usr/sbin/mariadbd"
+            ) from exc
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def run_script(conn: pymysql.Connection, sql: str) -> None:
+    """Run a multi-statement SQL script (the connection needs CLIENT.MULTI_STATEMENTS)."""
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        while cur.nextset():
+            pass
+
+
+@contextlib.contextmanager
+def throwaway_database(server: Server, *, seed: bool = True) -> Iterator[str]:
+    """Create a uniquely named database (loaded from db/seed.sql), yield its name, drop it."""
+    name = unique_name("cafe_test")
+    admin = server.connect()
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}`")
+        if seed:
+            conn = server.connect(name, client_flag=CLIENT.MULTI_STATEMENTS)
+            try:
+                run_script(conn, SEED_SQL.read_text(encoding="utf-8"))
+            finally:
+                conn.close()
+        yield name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+@contextlib.contextmanager
+def reader_user(server: Server, database: str) -> Iterator[tuple[str, str]]:
+    """A user with SELECT on one database and a real password; yields (user, password)."""
+    user = unique_name("cafe_rd")[:32]
+    password = "pw-" + uuid.uuid4().hex  # unique, so a leak in any log is easy to find
+    admin = server.connect()
+    try:
+        with admin.cursor() as cur:
+            cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (user, password))
+            cur.execute(f"GRANT SELECT ON `{database}`.* TO %s@'%%'", (user,))
+        yield user, password
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))
+        admin.close()
+
+
+@contextlib.contextmanager
+def global_sql_mode(server: Server, mode: str) -> Iterator[None]:
+    """Set the server's global sql_mode (new sessions pick it up), restore it afterwards."""
+    admin = server.connect()
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT @@GLOBAL.sql_mode")
+            (previous,) = cur.fetchone()
+            cur.execute("SET GLOBAL sql_mode = %s", (mode,))
+        yield
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SET GLOBAL sql_mode = %s", (previous,))
+        admin.close()
