@@ -1,0 +1,1 @@
+"""The extractor Lambda: reads one café day's sales from MySQL and returns them as rows."""

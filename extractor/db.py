@@ -1,0 +1,81 @@
+"""Opening the MySQL connection, with each failure turned into an error that says what to fix."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pymysql
+import pymysql.cursors
+from pymysql.constants import ER
+
+from .errors import (
+    DatabaseAuthError,
+    DatabaseUnreachableError,
+    ExtractorError,
+    UnknownDatabaseError,
+)
+from .event import ExtractRequest
+
+# Well under the functions' 30 s timeout, so a blocked security group gives our message, not
+# Lambda's "Task timed out". The read timeout bounds every server answer: the handshake and
+# the query (which takes milliseconds with the date index).
+CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 10
+
+_CR_CONN_HOST_ERROR = 2003  # client-side codes are not in pymysql.constants.ER
+_CR_SERVER_LOST = 2013
+
+
+@contextlib.contextmanager
+def connect(request: ExtractRequest) -> Iterator[pymysql.Connection]:
+    """Yield an open connection in UTC; closed on every path. Raises an ExtractorError."""
+    try:
+        conn = pymysql.connect(
+            host=request.host,
+            port=request.port,
+            user=request.user,
+            password=request.password,
+            database=request.database,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            read_timeout=READ_TIMEOUT_S,
+            write_timeout=READ_TIMEOUT_S,
+            charset="utf8mb4",
+            # TIMESTAMPs are compared in UTC: the window is computed in Python as UTC bounds.
+            init_command="SET time_zone = '+00:00'",
+            cursorclass=pymysql.cursors.DictCursor,
+            autocommit=True,
+        )
+    except pymysql.err.OperationalError as exc:
+        raise connect_error(exc, request) from exc
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def connect_error(exc: pymysql.err.OperationalError, request: ExtractRequest) -> ExtractorError:
+    """Map PyMySQL's connect failure to our error; the password is in neither message."""
+    code = exc.args[0] if exc.args else None
+    detail = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    if code == ER.ACCESS_DENIED_ERROR:
+        return DatabaseAuthError(request.user, request.host)
+    if code in (ER.BAD_DB_ERROR, ER.DBACCESS_DENIED_ERROR):
+        return UnknownDatabaseError(request.database, request.host)
+    if code == _CR_CONN_HOST_ERROR:
+        return DatabaseUnreachableError(
+            request.host, request.port, CONNECT_TIMEOUT_S, _reason(detail)
+        )
+    if code == _CR_SERVER_LOST:  # TCP connected, but no MySQL greeting came back
+        return DatabaseUnreachableError(
+            request.host, request.port, READ_TIMEOUT_S, f"no MySQL handshake: {_reason(detail)}"
+        )
+    return ExtractorError(
+        f"cannot connect to database {request.host}:{request.port}: {detail} (MySQL error {code})"
+    )
+
+
+def _reason(detail: str) -> str:
+    # "Can't connect to MySQL server on 'h' ([Errno 111] Connection refused)" -> the part in ().
+    start, end = detail.rfind("("), detail.rfind(")")
+    return detail[start + 1 : end] if 0 <= start < end else detail

@@ -1,0 +1,95 @@
+"""The one aggregate query behind the report, and the shaping of its rows into the contract."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pymysql
+
+from .db import READ_TIMEOUT_S, connect
+from .errors import QueryError
+from .event import ExtractRequest
+from .window import day_bounds_utc
+
+log = logging.getLogger(__name__)
+
+# Portable to MySQL 8 and MariaDB under ONLY_FULL_GROUP_BY: every selected column is grouped
+# or aggregated. The date range is sargable, so idx_order_date_time finds the day's orders.
+SALES_QUERY = """
+SELECT pg.product_group_number,
+       pg.product_group_name,
+       p.id AS product_id,
+       p.product_name,
+       COALESCE(SUM(oi.quantity), 0) AS quantity,
+       SUM(oi.amount) AS revenue
+FROM `order` AS o
+JOIN order_item AS oi ON oi.order_number = o.order_number
+JOIN product AS p ON p.id = oi.product_id
+JOIN product_group AS pg ON pg.product_group_number = p.product_group
+WHERE o.order_date_time >= %s AND o.order_date_time < %s
+GROUP BY pg.product_group_number, pg.product_group_name, p.id, p.product_name
+ORDER BY pg.product_group_number, SUM(oi.quantity) DESC, p.product_name, p.id
+"""
+
+_SCHEMA_HINT = "check that the café schema is loaded (db/seed.sql) in the database named by dbName"
+
+
+def shape_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Turn one result row into the contract's JSON-ready row (int quantity, 2-decimal string)."""
+    revenue = row["revenue"] if isinstance(row["revenue"], Decimal) else Decimal(row["revenue"])
+    return {
+        "product_group_number": int(row["product_group_number"]),
+        "product_group_name": row["product_group_name"],
+        "product_id": int(row["product_id"]),
+        "product_name": row["product_name"],
+        "quantity": int(row["quantity"]),
+        "revenue": f"{revenue:.2f}",
+    }
+
+
+def fetch_sales(conn: pymysql.Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Run the query for [start, end) (naive UTC); return contract rows. Raises QueryError."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(SALES_QUERY, (start, end))
+            rows = cur.fetchall()
+    except pymysql.err.OperationalError as exc:
+        raise QueryError(
+            str(exc),
+            f"the server did not answer within {READ_TIMEOUT_S}s or dropped the connection: "
+            "check the database's load and that the idx_order_date_time index exists "
+            "(db/migrations/001_order_date_time_index.sql)",
+        ) from exc
+    except pymysql.err.MySQLError as exc:
+        raise QueryError(str(exc), _SCHEMA_HINT) from exc
+    return [shape_row(row) for row in rows]
+
+
+def extract_sales(request: ExtractRequest) -> list[dict[str, Any]]:
+    """Connect, query the requested café day, close; return its rows. Raises ExtractorError."""
+    start, end = day_bounds_utc(request.report_date, request.timezone)
+    began = time.perf_counter()
+    with connect(request) as conn:
+        connected = time.perf_counter()
+        log.info(
+            "connected to %s:%d",
+            request.host,
+            request.port,
+            extra={"step": "connect", "ms": _ms(began, connected)},
+        )
+        rows = fetch_sales(conn, start, end)
+    log.info(
+        "query returned %d rows for %s",
+        len(rows),
+        request.report_date.isoformat(),
+        extra={"step": "query", "ms": _ms(connected, time.perf_counter()), "rows": len(rows)},
+    )
+    return rows
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 1)
