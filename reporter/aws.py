@@ -1,0 +1,157 @@
+"""The reporter's AWS calls: SSM for the database settings, Lambda for the rows, SNS to publish."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import ExtractorFailedError, ParameterError, PublishError
+from .message import SnsMessage
+
+# Standard retry mode backs off on throttling and transient faults. The Lambda read timeout
+# outlasts the extractor's own limits (5 s connect + 20 s query), so its error reaches us.
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10
+)
+_LAMBDA_CONFIG = _CONFIG.merge(Config(read_timeout=40))
+_REQUIRED = ("dbUrl", "dbName", "dbUser", "dbPassword")
+_OPTIONAL = ("dbPort",)
+
+
+@functools.cache
+def client(service: str, region: str | None = None) -> Any:
+    """One boto3 client per service and region for the container's lifetime (warm starts reuse)."""
+    config = _LAMBDA_CONFIG if service == "lambda" else _CONFIG
+    return boto3.client(service, region_name=region, config=config)
+
+
+@dataclass(frozen=True)
+class DbSettings:
+    """The extractor's connection settings, as stored under the SSM prefix."""
+
+    url: str
+    name: str
+    user: str
+    password: str = field(repr=False)
+    port: int | None = None
+
+    def event(self, day: date, timezone: str) -> dict[str, Any]:
+        """The extractor's invocation event: these settings plus the day to report."""
+        event: dict[str, Any] = {
+            "dbUrl": self.url,
+            "dbName": self.name,
+            "dbUser": self.user,
+            "dbPassword": self.password,
+        }
+        if self.port is not None:
+            event["dbPort"] = self.port
+        return {**event, "reportDate": day.isoformat(), "timezone": timezone}
+
+
+def read_db_settings(ssm: Any, prefix: str) -> DbSettings:
+    """Read /<prefix>/dbUrl, dbName, dbUser, dbPassword (decrypted) and optional dbPort in one call.
+
+    Raises ParameterError naming every missing parameter.
+    """
+    names = {f"{prefix}/{key}": key for key in (*_REQUIRED, *_OPTIONAL)}
+    try:
+        response = ssm.get_parameters(Names=list(names), WithDecryption=True)
+    except (ClientError, BotoCoreError) as exc:
+        raise ParameterError(
+            f"cannot read SSM parameters under {prefix}: {_describe(exc)}: check the reporter "
+            f"role may ssm:GetParameters on {prefix}/* (and kms:Decrypt for SecureStrings)"
+        ) from exc
+    values = {names[p["Name"]]: p["Value"] for p in response.get("Parameters", [])}
+    missing = [f"{prefix}/{key}" for key in _REQUIRED if key not in values]
+    if missing:
+        raise ParameterError(
+            f"missing SSM parameter(s) {', '.join(missing)}: create them (dbPassword as a "
+            "SecureString), e.g. with deploy.sh, or point SSM_PREFIX at where they are"
+        )
+    port = values.get("dbPort")
+    if port is not None and not port.strip().isdigit():
+        raise ParameterError(f"SSM parameter {prefix}/dbPort must be a port number, got {port!r}")
+    return DbSettings(
+        url=values["dbUrl"],
+        name=values["dbName"],
+        user=values["dbUser"],
+        password=values["dbPassword"],
+        port=int(port) if port is not None else None,
+    )
+
+
+def invoke_extractor(lambda_client: Any, function: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Invoke the extractor synchronously; return its result or raise ExtractorFailedError.
+
+    A failed invocation still returns normally from `invoke`: check FunctionError, and also
+    the payload's shape, since the local runtime emulator omits that header.
+    """
+    try:
+        response = lambda_client.invoke(
+            FunctionName=function,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(event).encode("utf-8"),
+        )
+        raw = response["Payload"].read()
+    except (ClientError, BotoCoreError) as exc:
+        raise ExtractorFailedError(
+            f"cannot invoke the extractor function {function!r}: {_describe(exc)}: check "
+            "EXTRACTOR_FUNCTION_NAME and that the reporter role may lambda:InvokeFunction on it"
+        ) from exc
+    return parse_extractor_result(function, response.get("FunctionError"), raw)
+
+
+def parse_extractor_result(function: str, function_error: str | None, raw: bytes) -> dict:
+    """Check one extractor response; return it, or raise with the extractor's own message."""
+    try:
+        result = json.loads(raw) if raw else None
+    except ValueError:
+        result = None
+    if isinstance(result, dict) and (function_error or "errorMessage" in result):
+        error_type = str(result.get("errorType") or "Error")
+        raise ExtractorFailedError(
+            f"the extractor {function!r} failed: {error_type}: {result.get('errorMessage')}",
+            error_type=error_type,
+        )
+    if function_error or not isinstance(result, dict):
+        raise ExtractorFailedError(
+            f"the extractor {function!r} failed ({function_error or 'no usable answer'}) and "
+            f"returned {len(raw)} bytes that are not its error JSON: see its log group"
+        )
+    if result.get("statusCode") != 200 or not isinstance(result.get("body"), list):
+        raise ExtractorFailedError(
+            f"the extractor {function!r} answered without statusCode 200 and a list body: "
+            "are the reporter and extractor images from the same release?"
+        )
+    return result
+
+
+def publish(sns: Any, topic_arn: str, message: SnsMessage) -> str:
+    """Publish the report in one call; return the SNS message id or raise PublishError."""
+    try:
+        response = sns.publish(
+            TopicArn=topic_arn,
+            Subject=message.subject,
+            Message=message.structure,
+            MessageStructure="json",
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise PublishError(
+            f"cannot publish the report to {topic_arn}: {_describe(exc)}: check that the topic "
+            "exists (topicARN) and that the reporter role may sns:Publish to it"
+        ) from exc
+    return str(response["MessageId"])
+
+
+def _describe(exc: ClientError | BotoCoreError) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip(": ")
+    return str(exc)

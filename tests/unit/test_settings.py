@@ -1,0 +1,57 @@
+"""The reporter's environment variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from reporter.errors import SettingsError
+from reporter.settings import Settings
+
+TOPIC = "arn:aws:sns:eu-west-3:123456789012:SalesReportTopic"
+
+
+def test_settings_defaults() -> None:
+    settings = Settings.from_env({"topicARN": TOPIC})
+    assert settings.topic_arn == TOPIC
+    assert settings.topic_region == "eu-west-3"
+    assert settings.extractor_function == "salesAnalysisReportDataExtractor"
+    assert settings.ssm_prefix == "/cafe"
+    assert settings.timezone.key == "UTC"
+
+
+def test_settings_reads_every_variable() -> None:
+    settings = Settings.from_env(
+        {
+            "topicARN": TOPIC,
+            "EXTRACTOR_FUNCTION_NAME": "function",
+            "SSM_PREFIX": "cafe/prod/",
+            "REPORT_TIMEZONE": "America/New_York",
+        }
+    )
+    assert settings.extractor_function == "function"
+    assert settings.ssm_prefix == "/cafe/prod"
+    assert settings.timezone.key == "America/New_York"
+
+
+@pytest.mark.parametrize(
+    ("env", "name", "fragment"),
+    [
+        ({}, "topicARN", "is not set"),
+        ({"topicARN": "  "}, "topicARN", "is not set"),
+        ({"topicARN": "SalesReportTopic"}, "topicARN", "is not an SNS topic ARN"),
+        ({"topicARN": "arn:aws:sqs:us-east-1:123456789012:q"}, "topicARN", "not an SNS topic"),
+        ({"topicARN": TOPIC, "REPORT_TIMEZONE": "CET+1"}, "REPORT_TIMEZONE", "IANA"),
+        ({"topicARN": TOPIC, "SSM_PREFIX": "/"}, "SSM_PREFIX", "parameter path"),
+        ({"topicARN": TOPIC, "SSM_PREFIX": "/ca fe"}, "SSM_PREFIX", "parameter path"),
+    ],
+)
+def test_settings_bad_variable_is_named(env: dict[str, str], name: str, fragment: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    assert caught.value.name == name
+    assert name in str(caught.value)
+    assert fragment in str(caught.value)
+
+
+def test_settings_topic_is_optional_when_not_publishing() -> None:
+    assert Settings.from_env({}, need_topic=False).topic_arn is None
