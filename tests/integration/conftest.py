@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from support.aws import moto_server
 from support.database import MYSQL8_SQL_MODE, Server, global_sql_mode, throwaway_database
 

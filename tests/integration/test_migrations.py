@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 from pymysql.constants import CLIENT
+
 from support.database import (
     REPO_ROOT,
     Server,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pymysql
 import pytest
 from pymysql.constants import CLIENT
+
 from support.database import (
     REPO_ROOT,
     SEED_SQL,

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from support.events import load_event
 
 from extractor.errors import EventError
 from extractor.event import parse_event
+from support.events import load_event
 
 SECRET = "not-a-real-password"
 NOW = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)

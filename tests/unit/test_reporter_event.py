@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from support.events import load_event
 
 from reporter.errors import EventError
 from reporter.event import requested_date
+from support.events import load_event
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)  # already the 28th in Paris
