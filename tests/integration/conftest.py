@@ -10,18 +10,20 @@ from collections.abc import Iterator
 import pytest
 
 from support.aws import moto_server
-from support.database import MYSQL8_SQL_MODE, Server, global_sql_mode, throwaway_database
+from support.database import MYSQL8_SQL_MODE, Server, global_variables, throwaway_database
 
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
-    """The MariaDB/MySQL server, its global sql_mode set to MySQL 8's default for the session.
+    """The MariaDB/MySQL server, set up for the session like a demanding production server.
 
-    Production is RDS MySQL 8: holding MariaDB to ONLY_FULL_GROUP_BY and strict mode catches
-    the lab's non-portable SQL here. New connections (the extractor's) pick the mode up.
+    Its sql_mode is MySQL 8's default (production is RDS MySQL 8), so ONLY_FULL_GROUP_BY and
+    strict mode catch the lab's non-portable SQL here. Its time zone is not UTC, as an RDS
+    parameter group may set it: only code that puts its own session in UTC gets the right day.
+    New connections (the extractor's) pick both up.
     """
     server = Server.from_env()
-    with global_sql_mode(server, MYSQL8_SQL_MODE):
+    with global_variables(server, sql_mode=MYSQL8_SQL_MODE, time_zone="+05:30"):
         yield server
 
 

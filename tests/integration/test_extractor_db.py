@@ -6,7 +6,6 @@ import random
 import socket
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -25,6 +24,7 @@ from extractor.errors import (
 )
 from extractor.handler import lambda_handler
 from support.database import Server, reader_user
+from support.sales import expected_rows
 
 PARIS = ZoneInfo("Europe/Paris")
 # The lab's query, verbatim in substance: no date filter, an incomplete GROUP BY.
@@ -75,44 +75,6 @@ def insert_orders(conn: pymysql.Connection, orders: list[tuple[datetime, list[tu
                 " amount) VALUES (%s, %s, %s, %s, %s)",
                 [(number, i, *item) for i, item in enumerate(items, start=1)],
             )
-
-
-def expected_rows(conn: pymysql.Connection, day: date, tz: ZoneInfo) -> list[dict[str, Any]]:
-    """The day's report computed independently: raw rows, local dates and sums in Python."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT o.order_date_time, oi.product_id, oi.quantity, oi.amount, p.product_name,"
-            " g.product_group_number, g.product_group_name FROM `order` o"
-            " JOIN order_item oi ON oi.order_number = o.order_number"
-            " JOIN product p ON p.id = oi.product_id"
-            " JOIN product_group g ON g.product_group_number = p.product_group"
-        )
-        raw = cur.fetchall()
-    totals: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0)])
-    for moment, product_id, quantity, amount, name, group, group_name in raw:
-        if moment.replace(tzinfo=UTC).astimezone(tz).date() == day:
-            totals[(group, group_name, product_id, name)][0] += quantity
-            totals[(group, group_name, product_id, name)][1] += amount
-    rows = [
-        {
-            "product_group_number": group,
-            "product_group_name": group_name,
-            "product_id": product_id,
-            "product_name": name,
-            "quantity": quantity,
-            "revenue": f"{revenue:.2f}",
-        }
-        for (group, group_name, product_id, name), (quantity, revenue) in totals.items()
-    ]
-    return sorted(
-        rows,
-        key=lambda r: (
-            r["product_group_number"],
-            -r["quantity"],
-            r["product_name"],
-            r["product_id"],
-        ),
-    )
 
 
 def prices(conn: pymysql.Connection) -> dict[int, Decimal]:

@@ -113,16 +113,19 @@ def reader_user(server: Server, database: str) -> Iterator[tuple[str, str]]:
 
 
 @contextlib.contextmanager
-def global_sql_mode(server: Server, mode: str) -> Iterator[None]:
-    """Set the server's global sql_mode (new sessions pick it up), restore it afterwards."""
+def global_variables(server: Server, **values: str) -> Iterator[None]:
+    """Set server-wide variables (new sessions pick them up), restore them afterwards."""
     admin = server.connect()
+    previous: dict[str, str] = {}
     try:
         with admin.cursor() as cur:
-            cur.execute("SELECT @@GLOBAL.sql_mode")
-            (previous,) = cur.fetchone()
-            cur.execute("SET GLOBAL sql_mode = %s", (mode,))
+            for name, value in values.items():
+                cur.execute(f"SELECT @@GLOBAL.{name}")
+                (previous[name],) = cur.fetchone()
+                cur.execute(f"SET GLOBAL {name} = %s", (value,))
         yield
     finally:
         with admin.cursor() as cur:
-            cur.execute("SET GLOBAL sql_mode = %s", (previous,))
+            for name, value in previous.items():
+                cur.execute(f"SET GLOBAL {name} = %s", (value,))
         admin.close()
