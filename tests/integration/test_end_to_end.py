@@ -317,3 +317,12 @@ def test_failure_bad_report_date(stack: Stack) -> None:
 
 def test_failure_topic_arn_not_set(stack: Stack) -> None:
     expect_failure(stack, {}, "SettingsError", "topicARN", topicARN="")
+
+
+def test_report_at_debug_log_level_still_hides_the_password(stack: Stack) -> None:
+    # botocore logs whole request bodies at DEBUG, and the extractor's payload holds the password.
+    invocation, output = stack.run_reporter({}, AWS_LAMBDA_LOG_LEVEL="DEBUG")
+    assert invocation.function_error is None, invocation.payload
+    levels = {json.loads(line)["level"] for line in output.splitlines() if line.startswith("{")}
+    assert "DEBUG" in levels  # the level really was DEBUG
+    assert_no_secret(stack, output)

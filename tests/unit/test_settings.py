@@ -55,3 +55,17 @@ def test_settings_bad_variable_is_named(env: dict[str, str], name: str, fragment
 
 def test_settings_topic_is_optional_when_not_publishing() -> None:
     assert Settings.from_env({}, need_topic=False).topic_arn is None
+
+
+def test_aws_client_is_created_once_per_service_and_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reporter.aws import client
+
+    # Credentials from the environment, so creating a client never asks the instance metadata.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+    assert client("ssm", "eu-west-3") is client("ssm", "eu-west-3")
+    assert client("ssm", "eu-west-3") is not client("sns", "eu-west-3")
+    assert client("lambda", "eu-west-3").meta.config.retries["mode"] == "standard"
