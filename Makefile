@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt extractor/requirements.txt reporter/requirements.txt docker/requirements-runtime.txt | sha1sum | cut -c1-12)
 
-.PHONY: help venv test lint format
+.PHONY: help venv test lint format report
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,3 +27,6 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 
 test: lint ## Run every check: lint, unit and integration tests (needs MariaDB on 127.0.0.1:3306)
 	$(PY) -m pytest
+
+report: ## Re-run the local stack's report and print what was delivered (DATE=YYYY-MM-DD for another day)
+	docker compose run --rm report $(if $(DATE),--date $(DATE))
