@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt extractor/requirements.txt reporter/requirements.txt docker/requirements-runtime.txt | sha1sum | cut -c1-12)
 
-.PHONY: help venv test lint format report
+.PHONY: help venv test lint format report deploy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,3 +30,6 @@ test: lint ## Run every check: lint, unit and integration tests (needs MariaDB o
 
 report: ## Re-run the local stack's report and print what was delivered (DATE=YYYY-MM-DD for another day)
 	docker compose run --rm report $(if $(DATE),--date $(DATE))
+
+deploy: ## Build, push and deploy to AWS (./deploy.sh; settings in deploy.env)
+	./deploy.sh
