@@ -95,3 +95,18 @@ def test_connect_error_names_the_cause_and_the_fix(
     assert type(translated) is error
     assert fragment in str(translated)
     assert "hunter2-secret" not in str(translated)
+
+
+def test_connect_without_rsa_support_says_to_use_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractor import db
+
+    def refuse(**kwargs: object) -> None:
+        raise RuntimeError("'cryptography' package is required for caching_sha2_password")
+
+    monkeypatch.setattr(db, "_Connection", refuse)
+    with (
+        pytest.raises(ExtractorError, match="enable TLS on the server") as caught,
+        db.connect(REQUEST),
+    ):
+        pass
+    assert "hunter2-secret" not in str(caught.value)
