@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections import namedtuple
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,17 +14,26 @@ DEFAULT_TIMEZONE = "UTC"
 _HOST_PORT = re.compile(r"^([^:/\s]+):(\d{1,5})$")
 
 
-@dataclass(frozen=True)
-class ExtractRequest:
-    """Where the database is, who logs in, and which café day to extract."""
+# A named tuple, not a dataclass: `dataclasses` (and the `inspect` it imports) was the largest
+# import the extractor added to PyMySQL's on a cold start; typing.NamedTuple would import typing
+# (bench/RESULTS.md).
+_Fields = namedtuple(
+    "_Fields", ["host", "port", "database", "user", "password", "report_date", "timezone"]
+)
 
-    host: str
-    port: int
-    database: str
-    user: str
-    password: str = field(repr=False)  # never in a repr, a log line or an error message
-    report_date: date
-    timezone: ZoneInfo
+
+class ExtractRequest(_Fields):
+    """Where the database is, who logs in, and which café day to extract (immutable).
+
+    host: str, port: int, database: str, user: str, password: str, report_date: date,
+    timezone: ZoneInfo. The password is never in its repr, a log line or an error message.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._fields if k != "password")
+        return f"ExtractRequest({shown})"
 
 
 def parse_event(event: object, *, now: datetime | None = None) -> ExtractRequest:
