@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt extractor/requirements.txt reporter/requirements.txt docker/requirements-runtime.txt | sha1sum | cut -c1-12)
 
-.PHONY: help venv test lint format report deploy
+.PHONY: help venv test lint format report deploy bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,3 +33,6 @@ report: ## Re-run the local stack's report and print what was delivered (DATE=YY
 
 deploy: ## Build, push and deploy to AWS (./deploy.sh; settings in deploy.env)
 	./deploy.sh
+
+bench: $(STAMP) ## Run the benchmarks (10^4..10^7 order items; BENCH_ARGS="--sizes 1e4 --quick" for a short run)
+	$(PY) -m bench $(BENCH_ARGS)
