@@ -25,9 +25,10 @@ from typing import Any
 from bench.generate import Generated
 from bench.images import Runtime
 from bench.query import expected_day_rows
-from support.aws import CREDENTIALS, Inbox, aws_client, moto_server
+from support.aws import Inbox, moto_server
 from support.database import Server, reader_user
 from support.runtime_api import LambdaProcess
+from support.ssm import db_settings, put_db_parameters, reporter_env
 
 EXTRACTOR = "extractor.handler.lambda_handler"
 REPORTER = "reporter.handler.lambda_handler"
@@ -50,29 +51,11 @@ class Stack:
     inbox: Inbox
 
     def put_parameters(self) -> None:
-        ssm = aws_client("ssm", self.moto)
-        values = {
-            "dbUrl": self.server.host,
-            "dbPort": str(self.server.port),
-            "dbName": self.database,
-            "dbUser": self.user,
-            "dbPassword": self.password,
-        }
-        for key, value in values.items():
-            kind = "SecureString" if key == "dbPassword" else "String"
-            ssm.put_parameter(Name=f"{self.prefix}/{key}", Value=value, Type=kind, Overwrite=True)
+        settings = db_settings(self.server, self.database, self.user, self.password)
+        put_db_parameters(self.moto, self.prefix, settings)
 
     def reporter_env(self, extractor_url: str) -> dict[str, str]:
-        return {
-            **CREDENTIALS,
-            "AWS_ENDPOINT_URL_SSM": self.moto,
-            "AWS_ENDPOINT_URL_SNS": self.moto,
-            "AWS_ENDPOINT_URL_LAMBDA": extractor_url,
-            "EXTRACTOR_FUNCTION_NAME": "function",
-            "SSM_PREFIX": self.prefix,
-            "topicARN": self.inbox.topic_arn,
-            "REPORT_TIMEZONE": "UTC",
-        }
+        return reporter_env(self.moto, extractor_url, self.prefix, self.inbox.topic_arn)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from bench.generate import Spec, bench_database
 from bench.images import dev_runtime, task_dir, task_runtime
 from bench.stats import CpuMeter
 from bench.trees import DEFAULT_BASELINE_REF, git_tree, python_env, sales_query
-from support.database import Server
+from support.database import Server, extractor_event
 
 SECTIONS = ("query", "extractor", "coldstart", "memory", "format", "e2e")
 BYTES_PER_ITEM = 200  # table + indexes (~90) + the load chunk files, with room to spare
@@ -114,18 +114,6 @@ def server_version(server: Server) -> str:
     finally:
         conn.close()
     return f"{version} (innodb_buffer_pool_size {int(pool) // 1024 // 1024} MiB)"
-
-
-def extractor_event(server: Server, database: str, day: str) -> dict[str, Any]:
-    return {
-        "dbUrl": server.host,
-        "dbPort": server.port,
-        "dbName": database,
-        "dbUser": server.user,
-        "dbPassword": server.password,
-        "reportDate": day,
-        "timezone": "UTC",
-    }
 
 
 def run_probe_module(args: list[str], cwd: Path, stdin: str | None = None) -> dict[str, Any]:
@@ -323,7 +311,7 @@ class Runner:
     def extractor_section(self, gen: Any) -> None:
         label = size_label(gen.spec.items)
         self.log(f"warm extractor invocations at {label}")
-        event = json.dumps(extractor_event(self.server, gen.database, gen.truth.day.isoformat()))
+        event = json.dumps(extractor_event(self.server, gen.database, gen.truth.day))
         args = ["extractor-warm", "--repeat", str(self.opts.repeat * 2)]
         args += ["--profiled", str(self.opts.repeat * 2)]
         measured = {name: run_probe_module(args, tree, event) for name, tree in self.trees.items()}
@@ -347,7 +335,7 @@ class Runner:
         host, _, port = self.opts.tls_server.rpartition(":")
         self.log(f"connect + close over TLS to {host}:{port}")
         event = {
-            **extractor_event(self.server, "mysql", "2026-11-26"),
+            **extractor_event(self.server, "mysql", date(2026, 11, 26)),
             "dbUrl": host,
             "dbPort": int(port),
         }
@@ -370,7 +358,7 @@ class Runner:
         self.log("cold start: fresh interpreters")
         rt = self.runtimes
         probes = coldstart.import_probes(rt)
-        event = extractor_event(self.server, gen.database, gen.truth.day.isoformat())
+        event = extractor_event(self.server, gen.database, gen.truth.day)
         for name, runtime in rt.extractor.items():
             probes.append(
                 coldstart.extractor_first_invoke(
@@ -493,7 +481,7 @@ class Runner:
         self.log(f"memory: the extractor in fresh processes at {label}")
         rt = self.runtimes
         times = max(1, self.opts.process_repeat // 3)
-        event = extractor_event(self.server, gen.database, gen.truth.day.isoformat())
+        event = extractor_event(self.server, gen.database, gen.truth.day)
         probes = [
             coldstart.extractor_first_invoke("extractor", "extractor", event, rt.extractor["now"]),
             coldstart.import_probe(

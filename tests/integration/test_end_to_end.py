@@ -20,10 +20,11 @@ import pymysql
 import pytest
 
 from reporter.report import build_report, render_text
-from support.aws import CREDENTIALS, Inbox, aws_client
+from support.aws import Inbox, aws_client
 from support.database import Server, reader_user
 from support.runtime_api import Invocation, LambdaProcess
 from support.sales import expected_rows
+from support.ssm import db_settings, put_db_parameters, reporter_env
 
 EXTRACTOR = "extractor.handler.lambda_handler"
 REPORTER = "reporter.handler.lambda_handler"
@@ -44,35 +45,15 @@ class Stack:
 
     def put_parameters(self, **overrides: str | None) -> None:
         """Store the /<prefix>/db* parameters (None leaves one out), the password encrypted."""
-        values: dict[str, str | None] = {
-            "dbUrl": self.server.host,
-            "dbPort": str(self.server.port),
-            "dbName": self.database,
-            "dbUser": self.user,
-            "dbPassword": self.password,
-            **overrides,
-        }
-        ssm = aws_client("ssm", self.moto)
-        for key, value in values.items():
-            if value is not None:
-                kind = "SecureString" if key == "dbPassword" else "String"
-                ssm.put_parameter(
-                    Name=f"{self.prefix}/{key}", Value=value, Type=kind, Overwrite=True
-                )
+        settings = db_settings(self.server, self.database, self.user, self.password)
+        put_db_parameters(self.moto, self.prefix, {**settings, **overrides})
 
     def reporter_env(self, **overrides: str) -> dict[str, str]:
         """The reporter's environment: settings only, endpoints by the standard variables."""
-        return {
-            **CREDENTIALS,
-            "AWS_ENDPOINT_URL_SSM": self.moto,
-            "AWS_ENDPOINT_URL_SNS": self.moto,
-            "AWS_ENDPOINT_URL_LAMBDA": self.extractor.endpoint_url,
-            "EXTRACTOR_FUNCTION_NAME": "function",
-            "SSM_PREFIX": self.prefix,
-            "topicARN": self.inbox.topic_arn,
-            "REPORT_TIMEZONE": "UTC",
-            **overrides,
-        }
+        env = reporter_env(
+            self.moto, self.extractor.endpoint_url, self.prefix, self.inbox.topic_arn
+        )
+        return {**env, **overrides}
 
     def run_reporter(self, event: Any, **env: str) -> tuple[Invocation, str]:
         """Invoke the reporter once in a fresh runtime; return the answer and its output."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support.database import Server, reader_user
+from support.database import Server, extractor_event, reader_user
 from support.images import function_process, handler
 from support.tools import REPO_ROOT
 
@@ -112,23 +112,14 @@ def test_entrypoint_starts_the_real_runtime_under_the_harness(
     (bin_dir / "python").chmod(0o755)
     command = ["bash", str(ENTRYPOINT), handler("extractor")]
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
-    today = datetime.now(UTC).date().isoformat()
+    today = datetime.now(UTC).date()
     with (
         reader_user(server, cafe_db) as (user, password),
         function_process("extractor", env=env, command=command) as extractor,
     ):
         extractor.wait_ready()
-        invocation = extractor.invoke(
-            {
-                "dbUrl": server.host,
-                "dbPort": server.port,
-                "dbName": cafe_db,
-                "dbUser": user,
-                "dbPassword": password,
-                "reportDate": today,
-                "timezone": "UTC",
-            }
-        )
+        event = extractor_event(server, cafe_db, today, dbUser=user, dbPassword=password)
+        invocation = extractor.invoke(event)
     assert invocation.function_error is None, invocation.payload
-    assert invocation.payload["reportDate"] == today
+    assert invocation.payload["reportDate"] == today.isoformat()
     assert invocation.payload["body"], "db/seed.sql promises orders today"

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pymysql
@@ -23,7 +22,7 @@ from extractor.errors import (
     UnknownDatabaseError,
 )
 from extractor.handler import lambda_handler
-from support.database import Server, reader_user
+from support.database import Server, extractor_event, reader_user
 from support.sales import expected_rows
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -34,19 +33,6 @@ LAB_QUERY = (
     "WHERE b.id = a.product_id AND c.product_group_number = b.product_group "
     "GROUP BY c.product_group_number, a.product_id"
 )
-
-
-def event_for(server: Server, database: str, day: date, zone: str = "UTC", **changes: Any) -> dict:
-    return {
-        "dbUrl": server.host,
-        "dbPort": server.port,
-        "dbName": database,
-        "dbUser": server.user,
-        "dbPassword": server.password,
-        "reportDate": day.isoformat(),
-        "timezone": zone,
-        **changes,
-    }
 
 
 @pytest.fixture
@@ -107,7 +93,7 @@ def test_extractor_totals_match_an_independent_computation(
         orders.append((moment, items))
     insert_orders(conn, orders)
 
-    result = lambda_handler(event_for(server, cafe_db, day, "Europe/Paris"), None)
+    result = lambda_handler(extractor_event(server, cafe_db, day, "Europe/Paris"), None)
 
     expected = expected_rows(conn, day, PARIS)
     assert result == {"statusCode": 200, "reportDate": "2026-03-29", "body": expected}
@@ -133,12 +119,12 @@ def test_extractor_midnight_edges_belong_to_their_own_day(
             (midnight + timedelta(days=1), [latte]),  # 00:00:00 the day after
         ],
     )
-    body = lambda_handler(event_for(server, cafe_db, day, "Europe/Paris"), None)["body"]
+    body = lambda_handler(extractor_event(server, cafe_db, day, "Europe/Paris"), None)["body"]
     assert [(r["product_name"], r["quantity"], r["revenue"]) for r in body] == [
         ("Croissant", 1, "1.50"),
         ("Coffee", 2, "6.00"),
     ]
-    utc_body = lambda_handler(event_for(server, cafe_db, day, "UTC"), None)["body"]
+    utc_body = lambda_handler(extractor_event(server, cafe_db, day, "UTC"), None)["body"]
     assert {r["product_name"] for r in utc_body} == {"Coffee", "Latte"}  # 23:00Z-22:59Z shift
 
 
@@ -146,20 +132,20 @@ def test_extractor_seeded_today_matches_an_independent_computation(
     server: Server, cafe_db: str, conn: pymysql.Connection
 ) -> None:
     today = datetime.now(UTC).date()
-    body = lambda_handler(event_for(server, cafe_db, today), None)["body"]
+    body = lambda_handler(extractor_event(server, cafe_db, today), None)["body"]
     assert body == expected_rows(conn, today, ZoneInfo("UTC"))
     assert body, "db/seed.sql promises orders today"
 
 
 def test_extractor_empty_day_returns_no_rows(server: Server, cafe_db: str) -> None:
     closed = datetime.now(UTC).date() - timedelta(days=6)  # the seed's weekly closing day
-    result = lambda_handler(event_for(server, cafe_db, closed), None)
+    result = lambda_handler(extractor_event(server, cafe_db, closed), None)
     assert result == {"statusCode": 200, "reportDate": closed.isoformat(), "body": []}
 
 
 def test_extractor_orders_rows_by_group_then_quantity(server: Server, cafe_db: str) -> None:
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    body = lambda_handler(event_for(server, cafe_db, yesterday), None)["body"]
+    body = lambda_handler(extractor_event(server, cafe_db, yesterday), None)["body"]
     keys = [(r["product_group_number"], -r["quantity"], r["product_name"]) for r in body]
     assert keys == sorted(keys)
     assert all(isinstance(r["quantity"], int) and isinstance(r["revenue"], str) for r in body)
@@ -174,7 +160,9 @@ def test_extractor_lab_query_is_rejected_under_mysql8_sql_mode(conn: pymysql.Con
 
 def test_extractor_wrong_password_is_named(server: Server, cafe_db: str) -> None:
     with reader_user(server, cafe_db) as (user, password):
-        event = event_for(server, cafe_db, date(2026, 11, 27), dbUser=user, dbPassword="wrong")
+        event = extractor_event(
+            server, cafe_db, date(2026, 11, 27), dbUser=user, dbPassword="wrong"
+        )
         with pytest.raises(DatabaseAuthError, match=f"access denied for user '{user}'") as caught:
             lambda_handler(event, None)
         assert password not in str(caught.value)
@@ -183,12 +171,14 @@ def test_extractor_wrong_password_is_named(server: Server, cafe_db: str) -> None
 
 def test_extractor_reader_user_with_password_works(server: Server, cafe_db: str) -> None:
     with reader_user(server, cafe_db) as (user, password):
-        event = event_for(server, cafe_db, date(2026, 11, 27), dbUser=user, dbPassword=password)
+        event = extractor_event(
+            server, cafe_db, date(2026, 11, 27), dbUser=user, dbPassword=password
+        )
         assert lambda_handler(event, None)["statusCode"] == 200
 
 
 def test_extractor_unknown_database_is_named(server: Server) -> None:
-    event = event_for(server, "no_such_cafe_db", date(2026, 11, 27))
+    event = extractor_event(server, "no_such_cafe_db", date(2026, 11, 27))
     with pytest.raises(UnknownDatabaseError, match="'no_such_cafe_db' does not exist"):
         lambda_handler(event, None)
 
@@ -197,7 +187,7 @@ def test_extractor_database_down_fails_fast_with_the_security_group_hint(server:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    event = event_for(server, "cafe", date(2026, 11, 27), dbUrl="127.0.0.1", dbPort=port)
+    event = extractor_event(server, "cafe", date(2026, 11, 27), dbUrl="127.0.0.1", dbPort=port)
     began = time.monotonic()
     with pytest.raises(DatabaseUnreachableError, match=f"127.0.0.1:{port}") as caught:
         lambda_handler(event, None)
@@ -214,7 +204,7 @@ def test_extractor_silent_server_times_out_with_our_message(
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
         port = silent.getsockname()[1]
-        event = event_for(server, "cafe", date(2026, 11, 27), dbUrl="127.0.0.1", dbPort=port)
+        event = extractor_event(server, "cafe", date(2026, 11, 27), dbUrl="127.0.0.1", dbPort=port)
         began = time.monotonic()
         with pytest.raises(DatabaseUnreachableError, match=r"within 1s \(no MySQL handshake"):
             lambda_handler(event, None)
@@ -225,7 +215,7 @@ def test_extractor_missing_schema_names_the_fix_and_closes_the_connection(server
     from support.database import throwaway_database
 
     with throwaway_database(server, seed=False) as empty, reader_user(server, empty) as (u, pw):
-        event = event_for(server, empty, date(2026, 11, 27), dbUser=u, dbPassword=pw)
+        event = extractor_event(server, empty, date(2026, 11, 27), dbUser=u, dbPassword=pw)
         with pytest.raises(QueryError, match=r"doesn't exist.*db/seed\.sql"):
             lambda_handler(event, None)
         assert open_connections(server, u) == 0
@@ -250,7 +240,9 @@ def open_connections(server: Server, user: str) -> int:
 
 def test_extractor_many_invocations_leave_no_connection_open(server: Server, cafe_db: str) -> None:
     with reader_user(server, cafe_db) as (user, password):
-        event = event_for(server, cafe_db, date(2026, 11, 27), dbUser=user, dbPassword=password)
+        event = extractor_event(
+            server, cafe_db, date(2026, 11, 27), dbUser=user, dbPassword=password
+        )
         threads = [threading.Thread(target=lambda_handler, args=(event, None)) for _ in range(5)]
         for thread in threads:
             thread.start()

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from support.aws import CREDENTIALS, Inbox
-from support.database import Server, reader_user
+from support.aws import Inbox
+from support.database import Server, extractor_event, reader_user
 from support.dockerfile import DOCKERFILE, Dockerfile
 from support.dockerignore import in_context, patterns
 from support.images import FUNCTIONS, function_process, install, task_roots
 from support.runtime_api import LambdaProcess
-from support.ssm import db_parameters
+from support.ssm import db_parameters, reporter_env
 from support.tools import REPO_ROOT, hadolint_binary, run, shellcheck_binary
 
 TARGETS = [
@@ -260,21 +260,13 @@ def extractor() -> Iterator[LambdaProcess]:
 def test_image_extractor_answers_from_its_task_root(
     extractor: LambdaProcess, server: Server, cafe_db: str
 ) -> None:
-    today = datetime.now(UTC).date().isoformat()
+    today = datetime.now(UTC).date()
     with reader_user(server, cafe_db) as (user, password):
-        event = {
-            "dbUrl": server.host,
-            "dbPort": server.port,
-            "dbName": cafe_db,
-            "dbUser": user,
-            "dbPassword": password,
-            "reportDate": today,
-            "timezone": "UTC",
-        }
+        event = extractor_event(server, cafe_db, today, dbUser=user, dbPassword=password)
         invocation = extractor.invoke(event)
     assert invocation.function_error is None, invocation.payload
     assert invocation.payload["statusCode"] == 200
-    assert invocation.payload["reportDate"] == today
+    assert invocation.payload["reportDate"] == today.isoformat()
     assert invocation.payload["body"], "db/seed.sql promises orders today"
 
 
@@ -286,15 +278,7 @@ def test_image_reporter_publishes_from_its_task_root(
         db_parameters(moto_endpoint, server, cafe_db, user, password) as prefix,
         Inbox.create(moto_endpoint) as inbox,
     ):
-        env = {
-            **CREDENTIALS,
-            "AWS_ENDPOINT_URL_SSM": moto_endpoint,
-            "AWS_ENDPOINT_URL_SNS": moto_endpoint,
-            "AWS_ENDPOINT_URL_LAMBDA": extractor.endpoint_url,
-            "EXTRACTOR_FUNCTION_NAME": "function",
-            "SSM_PREFIX": prefix,
-            "topicARN": inbox.topic_arn,
-        }
+        env = reporter_env(moto_endpoint, extractor.endpoint_url, prefix, inbox.topic_arn)
         # As under the real emulator: a failed invocation would carry no X-Amz-Function-Error.
         with function_process("reporter", env=env, function_error_header=False) as reporter:
             reporter.wait_ready()

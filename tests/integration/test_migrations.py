@@ -10,6 +10,7 @@ import pytest
 from pymysql.constants import CLIENT
 
 from support.database import (
+    NOT_PORTABLE_SQL,
     REPO_ROOT,
     Server,
     run_script,
@@ -17,14 +18,6 @@ from support.database import (
 )
 
 MIGRATION_001 = REPO_ROOT / "db" / "migrations" / "001_order_date_time_index.sql"
-
-NOT_PORTABLE = [
-    r"IF\s+NOT\s+EXISTS",
-    r"AS\s+INT\b",
-    r"\bINT\s*\(",
-    r"^\s*USE\s",
-    r"CREATE\s+DATABASE",
-]
 
 
 @pytest.fixture
@@ -104,7 +97,7 @@ def test_migration_001_keeps_the_data(lab_database: pymysql.Connection) -> None:
         assert cur.fetchone() == before
 
 
-@pytest.mark.parametrize("pattern", NOT_PORTABLE)
+@pytest.mark.parametrize("pattern", NOT_PORTABLE_SQL)
 def test_migration_001_avoids_mariadb_only_syntax(pattern: str) -> None:
     code = "\n".join(
         line

@@ -25,7 +25,7 @@ from support.database import Server, reader_user
 from support.images import function_process, task_roots
 from support.runtime_api import LambdaProcess
 from support.sales import expected_rows
-from support.ssm import db_parameters
+from support.ssm import db_parameters, reporter_env
 from support.tools import REPO_ROOT
 
 REPORT_ONCE = REPO_ROOT / "docker" / "report_once.py"
@@ -45,15 +45,9 @@ class Stack:
     extractor: LambdaProcess
 
     def reporter(self, *, function_error_header: bool = False) -> LambdaProcess:
-        env = {
-            **CREDENTIALS,
-            "AWS_ENDPOINT_URL_SSM": self.moto,
-            "AWS_ENDPOINT_URL_SNS": self.moto,
-            "AWS_ENDPOINT_URL_LAMBDA": self.extractor.endpoint_url,
-            "EXTRACTOR_FUNCTION_NAME": "function",
-            "SSM_PREFIX": self.prefix,
-            "topicARN": self.inbox.topic_arn,
-        }
+        env = reporter_env(
+            self.moto, self.extractor.endpoint_url, self.prefix, self.inbox.topic_arn
+        )
         return function_process("reporter", env=env, function_error_header=function_error_header)
 
     def report_once(

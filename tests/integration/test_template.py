@@ -22,8 +22,8 @@ from support.deploy import (
     as_list,
     iam_statements,
     load_template,
-    tool,
 )
+from support.tools import cfn_lint_binary, shellcheck_binary
 
 # Lambda creates and removes the extractor's network interfaces with these; AWS requires "*".
 ENI_ACTIONS = {
@@ -51,7 +51,7 @@ def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 def test_template_passes_cfn_lint_with_informational_checks() -> None:
     done = subprocess.run(
-        [str(tool("cfn-lint")), "--include-checks", "I", "--", str(TEMPLATE)],
+        [str(cfn_lint_binary()), "--include-checks", "I", "--", str(TEMPLATE)],
         capture_output=True,
         text=True,
         check=False,
@@ -68,7 +68,7 @@ def test_script_parses_and_passes_shellcheck(script: Any) -> None:
     )
     assert (parsed.returncode, parsed.stderr) == (0, "")
     checked = subprocess.run(
-        [str(tool("shellcheck")), "--severity=style", str(script)],
+        [str(shellcheck_binary()), "--severity=style", str(script)],
         capture_output=True,
         text=True,
         check=False,

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pymysql
@@ -14,6 +15,15 @@ from pymysql.constants import CLIENT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED_SQL = REPO_ROOT / "db" / "seed.sql"
+
+# Syntax that MariaDB accepts and MySQL 8.4 rejects (or that would pin a script to one database).
+NOT_PORTABLE_SQL = (
+    r"IF\s+NOT\s+EXISTS",
+    r"AS\s+INT\b",
+    r"\bINT\s*\(",
+    r"^\s*USE\s",
+    r"CREATE\s+DATABASE",
+)
 
 # MySQL 8.0/8.4's default sql_mode: the tests hold MariaDB to what production's RDS MySQL enforces.
 MYSQL8_SQL_MODE = (
@@ -60,6 +70,23 @@ class Server:
                 "Start MariaDB with: start-stop-daemon --start --oknodo --background "
                 "--exec /usr/sbin/mariadbd"
             ) from exc
+
+
+def extractor_event(
+    server: Server, database: str, day: date, timezone: str = "UTC", **changes: object
+) -> dict[str, object]:
+    """The extractor's event for `day` on `database` (as the server's administrator, unless
+    `changes` say otherwise, e.g. dbUser/dbPassword of a reader_user)."""
+    return {
+        "dbUrl": server.host,
+        "dbPort": server.port,
+        "dbName": database,
+        "dbUser": server.user,
+        "dbPassword": server.password,
+        "reportDate": day.isoformat(),
+        "timezone": timezone,
+        **changes,
+    }
 
 
 def unique_name(prefix: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -31,15 +30,6 @@ EXTRACTOR = "salesAnalysisReportDataExtractor"
 REPORTER = "salesAnalysisReport"
 REPOSITORIES = ("cafe-sales-report-extractor", "cafe-sales-report-reporter")
 DB_KEYS = ("dbUrl", "dbName", "dbUser", "dbPort", "dbPassword")
-
-
-def tool(name: str) -> Path:
-    """A command-line tool from the venv or Debian; the test fails (never skips) without it."""
-    for candidate in (VENV_BIN / name, Path("/usr/bin") / name):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    hint = "apt-get install shellcheck" if name == "shellcheck" else "make venv"
-    pytest.fail(f"{name} is missing: {hint}")
 
 
 def client(service: str, endpoint: str, region: str) -> Any:

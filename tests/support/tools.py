@@ -38,6 +38,10 @@ def aws_cli() -> Path:
     return _venv_tool("aws", "awscli")
 
 
+def cfn_lint_binary() -> Path:
+    return _venv_tool("cfn-lint", "cfn-lint")
+
+
 def shellcheck_binary() -> Path:
     found = shutil.which("shellcheck") or (
         "/usr/bin/shellcheck" if os.access("/usr/bin/shellcheck", os.X_OK) else None
