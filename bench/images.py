@@ -1,8 +1,8 @@
 """Where measured code runs: image-like /var/task directories, or the development venv.
 
 An image's /var/task holds one function's package and its pinned dependencies, as
-docker/install.sh installs them (pip --target, wheels only, no bytecode), and nothing else: no
-moto, no cryptography (which PyMySQL imports when it finds it). Lambda mounts /var/task
+docker/install.sh installs them (pip --target, wheels only, then bytecode compiled), and nothing
+else: no moto, no cryptography (which PyMySQL imports when it finds it). Lambda mounts /var/task
 read-only, so Python cannot cache the bytecode it compiles: each cold start compiles every
 module that has no .pyc. Both variants are built here, with and without .pyc files, and run as
 `python -S` (no site-packages: only /var/task and the standard library) with bytecode writing
