@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import socket
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,17 +18,21 @@ from pymysql.constants import ER
 
 from .errors import (
     DatabaseAuthError,
+    DatabaseTimeoutError,
     DatabaseUnreachableError,
     ExtractorError,
     UnknownDatabaseError,
 )
 from .event import ExtractRequest
 
-# Well under the functions' 30 s timeout, so a blocked security group gives our message, not
-# Lambda's "Task timed out". The read timeout bounds every server answer: the handshake and
-# the query (which takes milliseconds with the date index).
+# The whole database conversation (connect, log in, query) must end before the function's own
+# deadline (the handler passes it), so a hung or trickling server gives our error, not Lambda's
+# "Task timed out". Within it: the TCP connect may take CONNECT_TIMEOUT_S, any one read
+# READ_TIMEOUT_S; a watchdog ends the conversation at the deadline whatever it is waiting for
+# (a server sending one byte at a time never trips a per-read timeout).
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
+DEFAULT_LIMIT_S = 25.0  # without a Lambda context (the CLI's in-process run)
 
 _CR_CONN_HOST_ERROR = 2003  # client-side codes are not in pymysql.constants.ER
 _CR_SERVER_LOST = 2013
@@ -54,8 +61,19 @@ def _preferred_tls_context() -> ssl.SSLContext:
 
 
 @contextlib.contextmanager
-def connect(request: ExtractRequest) -> Iterator[pymysql.Connection]:
-    """Yield an open connection in UTC; closed on every path. Raises an ExtractorError."""
+def connect(request: ExtractRequest, deadline: float | None = None) -> Iterator[pymysql.Connection]:
+    """Yield an open connection in UTC; closed on every path. Raises an ExtractorError.
+
+    `deadline` (a time.monotonic() value, default DEFAULT_LIMIT_S from now) bounds everything
+    until the connection is closed: past it, DatabaseTimeoutError.
+    """
+    if deadline is None:
+        deadline = time.monotonic() + DEFAULT_LIMIT_S
+    limit = deadline - time.monotonic()
+    if limit <= 0:
+        raise DatabaseTimeoutError(request.host, request.port, 0.0, "connecting")
+    sock = _open_socket(request, min(CONNECT_TIMEOUT_S, limit))
+    watchdog = _Watchdog(sock, limit)
     try:
         conn = _Connection(
             host=request.host,
@@ -64,17 +82,24 @@ def connect(request: ExtractRequest) -> Iterator[pymysql.Connection]:
             password=request.password,
             database=request.database,
             connect_timeout=CONNECT_TIMEOUT_S,
-            read_timeout=READ_TIMEOUT_S,
-            write_timeout=READ_TIMEOUT_S,
+            read_timeout=min(READ_TIMEOUT_S, max(limit, 0.1)),
+            write_timeout=min(READ_TIMEOUT_S, max(limit, 0.1)),
             charset="utf8mb4",
             # TIMESTAMPs are compared in UTC: the window is computed in Python as UTC bounds.
             init_command="SET time_zone = '+00:00'",
             cursorclass=pymysql.cursors.DictCursor,
             autocommit=True,
+            defer_connect=True,
         )
+        conn.connect(sock)
     except pymysql.err.OperationalError as exc:
+        watchdog.stop()
+        if watchdog.fired:
+            raise DatabaseTimeoutError(request.host, request.port, limit, "logging in") from None
         raise connect_error(exc, request) from exc
     except RuntimeError as exc:  # PyMySQL's way of saying it lacks `cryptography` for RSA
+        watchdog.stop()
+        sock.close()
         raise ExtractorError(
             f"cannot log in to {request.host}:{request.port}: the server asks for "
             "caching_sha2_password (MySQL 8's default) on a connection without TLS, which needs "
@@ -83,8 +108,58 @@ def connect(request: ExtractRequest) -> Iterator[pymysql.Connection]:
         ) from exc
     try:
         yield conn
+    except ExtractorError as exc:
+        if watchdog.fired:  # the failure is the watchdog cutting the conversation short
+            raise DatabaseTimeoutError(
+                request.host, request.port, limit, "running the sales query"
+            ) from exc
+        raise
     finally:
+        watchdog.stop()
         conn.close()
+
+
+def _open_socket(request: ExtractRequest, timeout: float) -> socket.socket:
+    """The TCP connection to the server (ours, so the watchdog can cut it, TLS or not)."""
+    try:
+        sock = socket.create_connection((request.host, request.port), timeout)
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+        raise DatabaseUnreachableError(request.host, request.port, timeout, reason) from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return sock
+
+
+class _Watchdog:
+    """Shuts the connection down at the deadline, whatever PyMySQL is blocked on.
+
+    It keeps a duplicate of the socket's descriptor: shutdown() acts on the connection, not on
+    one descriptor, so it also ends reads on the TLS socket PyMySQL wraps around the original.
+    """
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self.fired = False
+        self._lock = threading.Lock()
+        self._dup: socket.socket | None = sock.dup()
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._dup is None:
+                return
+            self.fired = True
+            with contextlib.suppress(OSError):
+                self._dup.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            if self._dup is not None:
+                self._dup.close()
+                self._dup = None
 
 
 def connect_error(exc: pymysql.err.OperationalError, request: ExtractRequest) -> ExtractorError:

@@ -27,6 +27,19 @@ class DatabaseUnreachableError(ExtractorError):
         )
 
 
+class DatabaseTimeoutError(ExtractorError):
+    """The database conversation did not finish within the extractor's time limit."""
+
+    def __init__(self, host: str, port: int, limit: float, phase: str) -> None:
+        self.host, self.port = host, port
+        super().__init__(
+            f"database {host}:{port} did not finish answering within {limit:.1f}s (the "
+            f"extractor's time before its Lambda timeout) while {phase}: the server is "
+            "overloaded, the network between them is losing packets, or the query runs without "
+            "the idx_order_date_time index (db/migrations/001_order_date_time_index.sql)"
+        )
+
+
 class DatabaseAuthError(ExtractorError):
     """The server refused the user name or password."""
 

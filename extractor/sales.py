@@ -10,7 +10,8 @@ from typing import Any
 
 import pymysql
 
-from .db import READ_TIMEOUT_S, connect
+from .db import DEFAULT_LIMIT_S, READ_TIMEOUT_S, connect
+from .dialect import STATEMENT_TIMEOUTS, with_time_limit
 from .errors import QueryError
 from .event import ExtractRequest
 from .window import day_bounds_utc
@@ -43,6 +44,7 @@ JOIN product_group AS pg ON pg.product_group_number = p.product_group
 ORDER BY pg.product_group_number, s.quantity DESC, p.product_name, p.id
 """
 
+SERVER_MARGIN_S = 0.5
 _SCHEMA_HINT = "check that the café schema is loaded (db/seed.sql) in the database named by dbName"
 
 
@@ -59,29 +61,47 @@ def shape_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fetch_sales(conn: pymysql.Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Run the query for [start, end) (naive UTC); return contract rows. Raises QueryError."""
+def fetch_sales(
+    conn: pymysql.Connection, start: datetime, end: datetime, seconds: float = READ_TIMEOUT_S
+) -> list[dict[str, Any]]:
+    """Run the query for [start, end) (naive UTC); return contract rows. Raises QueryError.
+
+    The server stops the query itself after `seconds`, with its own clear error.
+    """
+    sql = with_time_limit(SALES_QUERY, conn.get_server_info(), seconds)
     try:
         with conn.cursor() as cur:
-            cur.execute(SALES_QUERY, (start, end))
+            cur.execute(sql, (start, end))
             rows = cur.fetchall()
-    except pymysql.err.OperationalError as exc:
-        raise QueryError(
-            str(exc),
-            f"the server did not answer within {READ_TIMEOUT_S}s or dropped the connection: "
-            "check the database's load and that the idx_order_date_time index exists "
-            "(db/migrations/001_order_date_time_index.sql)",
-        ) from exc
     except pymysql.err.MySQLError as exc:
+        if exc.args and exc.args[0] in STATEMENT_TIMEOUTS:
+            raise QueryError(
+                str(exc),
+                f"the server stopped the query at the extractor's limit of {seconds:.1f}s: check "
+                "that the idx_order_date_time index exists "
+                "(db/migrations/001_order_date_time_index.sql) and the database's load",
+            ) from exc
+        if isinstance(exc, pymysql.err.OperationalError):
+            raise QueryError(
+                str(exc),
+                "the server did not answer or dropped the connection: check the database's "
+                "load and that the idx_order_date_time index exists "
+                "(db/migrations/001_order_date_time_index.sql)",
+            ) from exc
         raise QueryError(str(exc), _SCHEMA_HINT) from exc
     return [shape_row(row) for row in rows]
 
 
-def extract_sales(request: ExtractRequest) -> list[dict[str, Any]]:
-    """Connect, query the requested café day, close; return its rows. Raises ExtractorError."""
+def extract_sales(request: ExtractRequest, deadline: float | None = None) -> list[dict[str, Any]]:
+    """Connect, query the requested café day, close; return its rows. Raises ExtractorError.
+
+    `deadline` (time.monotonic()) bounds the whole database conversation (db.connect).
+    """
     start, end = day_bounds_utc(request.report_date, request.timezone)
     began = time.perf_counter()
-    with connect(request) as conn:
+    if deadline is None:
+        deadline = time.monotonic() + DEFAULT_LIMIT_S
+    with connect(request, deadline) as conn:
         connected = time.perf_counter()
         log.info(
             "connected to %s:%d",
@@ -89,7 +109,8 @@ def extract_sales(request: ExtractRequest) -> list[dict[str, Any]]:
             request.port,
             extra={"step": "connect", "ms": _ms(began, connected)},
         )
-        rows = fetch_sales(conn, start, end)
+        # The server's limit ends a moment before the watchdog's, so its clearer error wins.
+        rows = fetch_sales(conn, start, end, deadline - time.monotonic() - SERVER_MARGIN_S)
     log.info(
         "query returned %d rows for %s",
         len(rows),

@@ -249,3 +249,15 @@ def test_extractor_many_invocations_leave_no_connection_open(server: Server, caf
         for thread in threads:
             thread.join()
         assert open_connections(server, user) == 0
+
+
+def test_the_servers_own_statement_limit_stops_a_slow_query(conn: pymysql.Connection) -> None:
+    """MAX_EXECUTION_TIME (MySQL) or max_statement_time (MariaDB), in the server's syntax."""
+    from extractor.dialect import STATEMENT_TIMEOUTS, with_time_limit
+
+    slow = "SELECT COUNT(*) FROM order_item a, order_item b, order_item c"  # ~10^10 rows
+    began = time.monotonic()
+    with pytest.raises(pymysql.MySQLError) as caught, conn.cursor() as cur:
+        cur.execute(with_time_limit(slow, conn.get_server_info(), 0.5))
+    assert caught.value.args[0] in STATEMENT_TIMEOUTS
+    assert time.monotonic() - began < 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -104,9 +105,13 @@ def test_connect_without_rsa_support_says_to_use_tls(monkeypatch: pytest.MonkeyP
         raise RuntimeError("'cryptography' package is required for caching_sha2_password")
 
     monkeypatch.setattr(db, "_Connection", refuse)
+    ours, theirs = socket.socketpair()  # a connected socket that is no network connection
+    monkeypatch.setattr(db, "_open_socket", lambda request, timeout: ours)
     with (
         pytest.raises(ExtractorError, match="enable TLS on the server") as caught,
         db.connect(REQUEST),
     ):
         pass
     assert "hunter2-secret" not in str(caught.value)
+    assert ours.fileno() == -1  # closed on the way out
+    theirs.close()
