@@ -3,7 +3,7 @@
 Both functions run as real `python -m awslambdaric` subprocesses under the Runtime-API harness;
 the reporter reaches SSM and SNS on moto's server and the extractor through the harness, over
 real HTTP; the extractor reads the real database. The report is read back from an SQS queue
-subscribed to the topic.
+subscribed to the topic. Delivery records, deadlines and faults: test_delivery.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,45 +21,9 @@ import pytest
 from reporter.report import build_report, render_text
 from support.aws import Inbox, aws_client
 from support.database import Server, reader_user
-from support.runtime_api import Invocation, LambdaProcess
+from support.runtime_api import LambdaProcess
 from support.sales import expected_rows
-from support.ssm import db_settings, put_db_parameters, reporter_env
-
-EXTRACTOR = "extractor.handler.lambda_handler"
-REPORTER = "reporter.handler.lambda_handler"
-
-
-@dataclass
-class Stack:
-    """Everything one reporter invocation needs, created for one test and removed after it."""
-
-    server: Server
-    moto: str
-    database: str
-    user: str
-    password: str
-    prefix: str
-    inbox: Inbox
-    extractor: LambdaProcess
-
-    def put_parameters(self, **overrides: str | None) -> None:
-        """Store the /<prefix>/db* parameters (None leaves one out), the password encrypted."""
-        settings = db_settings(self.server, self.database, self.user, self.password)
-        put_db_parameters(self.moto, self.prefix, {**settings, **overrides})
-
-    def reporter_env(self, **overrides: str) -> dict[str, str]:
-        """The reporter's environment: settings only, endpoints by the standard variables."""
-        env = reporter_env(
-            self.moto, self.extractor.endpoint_url, self.prefix, self.inbox.topic_arn
-        )
-        return {**env, **overrides}
-
-    def run_reporter(self, event: Any, **env: str) -> tuple[Invocation, str]:
-        """Invoke the reporter once in a fresh runtime; return the answer and its output."""
-        with LambdaProcess(REPORTER, env=self.reporter_env(**env)) as reporter:
-            reporter.wait_ready()
-            invocation = reporter.invoke(event)
-            return invocation, reporter.output()
+from support.stack import EXTRACTOR, Stack, stack_for
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +38,7 @@ def extractor() -> Iterator[LambdaProcess]:
 def stack(
     server: Server, cafe_db: str, moto_endpoint: str, extractor: LambdaProcess
 ) -> Iterator[Stack]:
-    with reader_user(server, cafe_db) as (user, password), Inbox.create(moto_endpoint) as inbox:
-        prefix = f"/cafe-test-{uuid.uuid4().hex[:10]}"
-        stack = Stack(server, moto_endpoint, cafe_db, user, password, prefix, inbox, extractor)
-        stack.put_parameters()
+    with stack_for(server, cafe_db, moto_endpoint, extractor) as stack:
         yield stack
 
 
@@ -87,8 +47,7 @@ def utc_connection(stack: Stack) -> pymysql.Connection:
 
 
 def assert_no_secret(stack: Stack, *texts: str) -> None:
-    for text in (*texts, stack.extractor.output()):
-        assert stack.password not in text
+    stack.assert_no_secret(*texts)
 
 
 def test_report_is_published_with_text_and_json(stack: Stack) -> None:

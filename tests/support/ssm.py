@@ -6,7 +6,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator, Mapping
 
-from support.aws import CREDENTIALS, aws_client
+from support.aws import CREDENTIALS, aws_client, delivery_table_for
 from support.database import Server
 
 
@@ -45,11 +45,16 @@ def db_parameters(
 
 
 def reporter_env(moto: str, extractor_url: str, prefix: str, topic_arn: str) -> dict[str, str]:
-    """The reporter's environment: settings only, endpoints by the standard variables."""
+    """The reporter's environment: settings only, endpoints by the standard variables.
+
+    The delivery table is the one `Inbox` creates for the topic.
+    """
     return {
         **CREDENTIALS,
         "AWS_ENDPOINT_URL_SSM": moto,
         "AWS_ENDPOINT_URL_SNS": moto,
+        "AWS_ENDPOINT_URL_DYNAMODB": moto,
+        "DELIVERY_TABLE": delivery_table_for(topic_arn),
         "AWS_ENDPOINT_URL_LAMBDA": extractor_url,
         "EXTRACTOR_FUNCTION_NAME": "function",
         "SSM_PREFIX": prefix,
