@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
 
 from .errors import ExtractorFailedError, ParameterError, PublishError
 from .message import SnsMessage
 
-# Standard retry mode backs off on throttling and transient faults. The Lambda read timeout
-# outlasts the extractor's own limits (5 s connect + 20 s query), so its error reaches us.
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10
-)
-_LAMBDA_CONFIG = _CONFIG.merge(Config(read_timeout=40))
+# Per-read socket timeouts, and the SDK's standard retries (backoff on throttling and transient
+# faults) for the calls that may safely run twice. Each call's overall limit comes from the
+# invocation's deadline (deadline.py), which also cuts these retries short.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=5)
+_CONFIGS = {
+    # The extractor answers when its query is done: the deadline bounds the wait, not a read.
+    "lambda": _CONFIG.merge(Config(read_timeout=900)),
+    "dynamodb": _CONFIG.merge(Config(read_timeout=2)),
+    # Never retried by the SDK: a publish that timed out may have reached SNS, and a second
+    # attempt would email the report twice. publish() retries only what surely did not.
+    "sns": _CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1})),
+}
+# Publish failures that prove SNS did not take the message, so trying again is safe.
+_NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
+_THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequests"}
+_PUBLISH_ATTEMPTS = 3
 _REQUIRED = ("dbUrl", "dbName", "dbUser", "dbPassword")
 _OPTIONAL = ("dbPort",)
 
@@ -28,7 +44,7 @@ _OPTIONAL = ("dbPort",)
 @functools.cache
 def client(service: str, region: str | None = None) -> Any:
     """One boto3 client per service and region for the container's lifetime (warm starts reuse)."""
-    config = _LAMBDA_CONFIG if service == "lambda" else _CONFIG
+    config = _CONFIGS.get(service, _CONFIG)
     return boto3.client(service, region_name=region, config=config)
 
 
@@ -134,20 +150,53 @@ def parse_extractor_result(function: str, function_error: str | None, raw: bytes
 
 
 def publish(sns: Any, topic_arn: str, message: SnsMessage) -> str:
-    """Publish the report in one call; return the SNS message id or raise PublishError."""
-    try:
-        response = sns.publish(
-            TopicArn=topic_arn,
-            Subject=message.subject,
-            Message=message.structure,
-            MessageStructure="json",
+    """Publish the report; return the SNS message id or raise PublishError.
+
+    Tried again only when SNS surely did not take the message (no connection, throttled).
+    PublishError.uncertain says whether it may have been delivered despite the error.
+    """
+    for attempt in range(1, _PUBLISH_ATTEMPTS + 1):
+        try:
+            response = sns.publish(
+                TopicArn=topic_arn,
+                Subject=message.subject,
+                Message=message.structure,
+                MessageStructure="json",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if attempt < _PUBLISH_ATTEMPTS and _surely_not_sent(exc):
+                time.sleep(0.2 * 2**attempt)
+                continue
+            raise _publish_error(topic_arn, exc) from exc
+        return str(response["MessageId"])
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _surely_not_sent(exc: BotoCoreError | ClientError) -> bool:
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") in _THROTTLED
+    return isinstance(exc, _NOT_SENT)
+
+
+def _publish_error(topic_arn: str, exc: BotoCoreError | ClientError) -> PublishError:
+    # A 4xx answer is SNS refusing the message; no connection means it never got it. Anything
+    # else (a read timeout, a dropped connection, a 5xx) leaves the outcome unknown.
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+        uncertain = status >= 500
+    else:
+        uncertain = not isinstance(exc, _NOT_SENT)
+    if uncertain:
+        return PublishError(
+            f"publishing the report to {topic_arn} failed after it was sent ({_describe(exc)}):"
+            " SNS may have delivered the report; a retry will publish it again (see README,"
+            " Troubleshooting: possible second copy)",
+            uncertain=True,
         )
-    except (ClientError, BotoCoreError) as exc:
-        raise PublishError(
-            f"cannot publish the report to {topic_arn}: {_describe(exc)}: check that the topic "
-            "exists (topicARN) and that the reporter role may sns:Publish to it"
-        ) from exc
-    return str(response["MessageId"])
+    return PublishError(
+        f"cannot publish the report to {topic_arn}: {_describe(exc)}: check that the topic "
+        "exists (topicARN) and that the reporter role may sns:Publish to it"
+    )
 
 
 def _describe(exc: ClientError | BotoCoreError) -> str:

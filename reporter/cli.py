@@ -7,18 +7,28 @@ import json
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
+from .deadline import Deadline
 from .errors import ReporterError, SettingsError
-from .pipeline import Fetch, fetch_through_extractor, publish_to_topic, run_report
+from .pipeline import (
+    Fetch,
+    delivery_log,
+    fetch_through_extractor,
+    publish_to_topic,
+    run_report,
+)
 from .report import to_document
 from .settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The whole run's limit from a shell; each remote call still has its own cap (pipeline.py).
+CLI_TIMEOUT_S = 300.0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,7 +37,8 @@ def parser() -> argparse.ArgumentParser:
         description=(
             "Build the café's daily sales report and publish it to the SNS topic (topicARN), "
             "as the salesAnalysisReport Lambda does. Settings come from the same environment "
-            "variables: topicARN, EXTRACTOR_FUNCTION_NAME, SSM_PREFIX, REPORT_TIMEZONE."
+            "variables: topicARN, EXTRACTOR_FUNCTION_NAME, SSM_PREFIX, REPORT_TIMEZONE, and "
+            "DELIVERY_TABLE (optional here: with it, a day already sent is not sent again)."
         ),
         epilog=(
             "examples:\n"
@@ -46,6 +57,11 @@ def parser() -> argparse.ArgumentParser:
         "instead of reading SSM and invoking the extractor (password from MYSQL_PWD if absent)",
     )
     p.add_argument("--dry-run", action="store_true", help="print the report, publish nothing")
+    p.add_argument(
+        "--resend",
+        action="store_true",
+        help="publish even if the day was sent already (recorded in DELIVERY_TABLE when set)",
+    )
     p.add_argument(
         "--json", action="store_true", help="with --dry-run, print the JSON variant instead"
     )
@@ -66,19 +82,39 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         settings = _settings(args, env)
         day = _day(args.date, settings.timezone)
-        fetch = (
-            fetch_in_process(args.db_url, env) if args.db_url else fetch_through_extractor(settings)
+        deadline = Deadline.after(CLI_TIMEOUT_S)
+        if args.db_url:
+            fetch = fetch_in_process(args.db_url, env)
+        else:
+            fetch = fetch_through_extractor(settings, deadline)
+        publish = delivery = None
+        if not args.dry_run:
+            publish = publish_to_topic(settings, deadline)
+            delivery = delivery_log(settings, deadline, owner=f"cli-{uuid.uuid4()}")
+            if delivery is None:
+                print(
+                    "python -m reporter: note: DELIVERY_TABLE is not set, so this send is not "
+                    "checked against earlier sends of the day, nor recorded",
+                    file=sys.stderr,
+                )
+        outcome = run_report(
+            day, settings.timezone.key, fetch, publish, delivery=delivery, resend=args.resend
         )
-        publish = None if args.dry_run else publish_to_topic(settings)
-        outcome = run_report(day, settings.timezone.key, fetch, publish)
     except UsageError as exc:
         print(f"python -m reporter: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ReporterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if args.dry_run:
+    if outcome.message is None:
+        summary = outcome.summary()
+        print(
+            f"the report for {summary['reportDate']} was sent already, as SNS message "
+            f"{summary['messageId']} at {summary['sentAt']}: not sent again (--resend sends it)"
+        )
+    elif args.dry_run:
         if args.json:
+            assert outcome.report is not None  # a dry run always builds the report
             print(json.dumps(to_document(outcome.report, text=outcome.message.text), indent=2))
         else:
             print(outcome.message.text, end="")

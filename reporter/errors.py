@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 
 class ReporterError(Exception):
-    """Base of every error the reporter raises on purpose."""
+    """Base of every error the reporter raises on purpose.
+
+    `day` is set once the day to report is known: the message then starts with it, so a failed
+    run's error (in the logs and the failure queue) says which day to re-send.
+    """
+
+    day: date | None = None
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"report for {self.day.isoformat()}: {text}" if self.day else text
 
 
 class SettingsError(ReporterError):
@@ -36,4 +48,35 @@ class ExtractorFailedError(ReporterError):
 
 
 class PublishError(ReporterError):
-    """SNS refused the report."""
+    """SNS refused the report, or its answer was lost (`uncertain`: it may have been sent)."""
+
+    def __init__(self, message: str, *, uncertain: bool = False) -> None:
+        self.uncertain = uncertain
+        super().__init__(message)
+
+
+class DependencyTimeoutError(ReporterError):
+    """A remote call (SSM, the extractor, DynamoDB, SNS) did not finish within its share of the
+    invocation's time, so the reporter gave up before Lambda's own timeout."""
+
+    def __init__(self, dependency: str, seconds: float, *, started: bool = True) -> None:
+        self.dependency = dependency
+        self.seconds = seconds
+        self.started = started
+        if started:
+            problem = f"did not answer within {seconds:.1f} s"
+        else:
+            problem = "was not called: no time was left in this invocation"
+        super().__init__(
+            f"{dependency} {problem}, so the reporter stopped before its Lambda timeout: check "
+            "that the service is reachable and healthy (its endpoint, network, throttling); the "
+            "function's timeout is in README, Configuration"
+        )
+
+
+class DeliveryError(ReporterError):
+    """The delivery record (DynamoDB table DELIVERY_TABLE) could not be read or written."""
+
+
+class DeliveryBusyError(ReporterError):
+    """Another run holds the claim on this day's delivery and did not finish in time."""

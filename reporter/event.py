@@ -60,3 +60,13 @@ def _past_or_today(day: date, today: date, field: str) -> date:
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def requested_resend(event: object) -> bool:
+    """Whether the event asks to send the day again on purpose (`"resend": true`)."""
+    if not isinstance(event, dict) or "resend" not in event:
+        return False
+    resend = event["resend"]
+    if not isinstance(resend, bool):
+        raise EventError("resend", f"must be true or false, got {_show(resend)}")
+    return resend

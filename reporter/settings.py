@@ -13,6 +13,7 @@ from .errors import SettingsError
 DEFAULT_EXTRACTOR = "salesAnalysisReportDataExtractor"
 DEFAULT_SSM_PREFIX = "/cafe"
 DEFAULT_TIMEZONE = "UTC"
+_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 
@@ -24,6 +25,7 @@ class Settings:
     extractor_function: str
     ssm_prefix: str
     timezone: ZoneInfo
+    delivery_table: str | None = None
 
     @property
     def topic_region(self) -> str | None:
@@ -32,9 +34,27 @@ class Settings:
         return match.group(1) if match else None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, need_topic: bool = True) -> Settings:
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        need_topic: bool = True,
+        need_delivery_table: bool = False,
+    ) -> Settings:
         """Read and validate the settings; raise SettingsError naming the bad variable."""
         env = os.environ if env is None else env
+        table = env.get("DELIVERY_TABLE", "").strip() or None
+        if table is None and need_delivery_table:
+            raise SettingsError(
+                "DELIVERY_TABLE",
+                "is not set: set it to the DynamoDB table that records each day's delivery "
+                "(deploy.sh creates it), so that a day retried or run twice is sent once",
+            )
+        if table is not None and not _TABLE.fullmatch(table):
+            raise SettingsError(
+                "DELIVERY_TABLE",
+                f"{table[:80]!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)",
+            )
         topic = env.get("topicARN", "").strip() or None
         if topic is None and need_topic:
             raise SettingsError(
@@ -52,6 +72,7 @@ class Settings:
             extractor_function=env.get("EXTRACTOR_FUNCTION_NAME", "").strip() or DEFAULT_EXTRACTOR,
             ssm_prefix=_prefix(env.get("SSM_PREFIX", "").strip() or DEFAULT_SSM_PREFIX),
             timezone=_zone(env.get("REPORT_TIMEZONE", "").strip() or DEFAULT_TIMEZONE),
+            delivery_table=table,
         )
 
 

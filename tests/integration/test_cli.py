@@ -74,7 +74,8 @@ def test_cli_database_error_exits_1_with_the_reason(server: Server, cafe_db: str
     with reader_user(server, cafe_db) as (user, _password):
         result = run_cli("--db-url", db_url(server, cafe_db, user, "wrong-pw"), "--dry-run")
     assert result.returncode == 1
-    assert f"error: access denied for user '{user}'" in result.stderr
+    assert f": access denied for user '{user}'" in result.stderr
+    assert "error: report for " in result.stderr  # the day it was for
     assert "wrong-pw" not in result.stderr
     assert result.stdout == ""
 
