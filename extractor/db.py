@@ -72,8 +72,12 @@ def connect(request: ExtractRequest) -> Iterator[pymysql.Connection]:
             cursorclass=pymysql.cursors.DictCursor,
             autocommit=True,
         )
-    except pymysql.err.OperationalError as exc:
+    except pymysql.err.MySQLError as exc:  # e.g. ProgrammingError: a name over MySQL's limits
         raise connect_error(exc, request) from exc
+    except UnicodeError as exc:
+        # Not chained: a UnicodeEncodeError names a character it could not send and its
+        # position, and for the password both are secret.
+        raise encoding_error(exc, request) from None
     except RuntimeError as exc:  # PyMySQL's way of saying it lacks `cryptography` for RSA
         raise ExtractorError(
             f"cannot log in to {request.host}:{request.port}: the server asks for "
@@ -87,7 +91,7 @@ def connect(request: ExtractRequest) -> Iterator[pymysql.Connection]:
         conn.close()
 
 
-def connect_error(exc: pymysql.err.OperationalError, request: ExtractRequest) -> ExtractorError:
+def connect_error(exc: pymysql.err.MySQLError, request: ExtractRequest) -> ExtractorError:
     """Map PyMySQL's connect failure to our error; the password is in neither message."""
     code = exc.args[0] if exc.args else None
     detail = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
@@ -105,6 +109,25 @@ def connect_error(exc: pymysql.err.OperationalError, request: ExtractRequest) ->
         )
     return ExtractorError(
         f"cannot connect to database {request.host}:{request.port}: {detail} (MySQL error {code})"
+    )
+
+
+def encoding_error(exc: UnicodeError, request: ExtractRequest) -> ExtractorError:
+    """A setting the connection cannot encode (parse_event refuses these first); never shows it."""
+    if isinstance(exc, UnicodeEncodeError) and exc.encoding == "latin-1":  # only the password
+        return ExtractorError(
+            "dbPassword has characters the database connection cannot send (the password is "
+            "sent as Latin-1): give the database user a password of Latin-1 characters, e.g. "
+            "ASCII letters, digits and punctuation"
+        )
+    if isinstance(exc, UnicodeEncodeError):
+        return ExtractorError(
+            f"cannot send the user name or database name to {request.host} as UTF-8: check the "
+            "/cafe/dbUser and /cafe/dbName parameters"
+        )
+    return ExtractorError(  # IDNA: a DNS label of over 63 characters, or an empty one
+        f"dbUrl {request.host[:80]!r} is not a valid DNS name (dot-separated labels of 1 to 63 "
+        "characters): check the /cafe/dbUrl parameter"
     )
 
 
