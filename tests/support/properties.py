@@ -13,6 +13,7 @@ import os
 import unicodedata
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 settings.register_profile(
     "ci",
@@ -26,6 +27,20 @@ settings.register_profile("explore", max_examples=5_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 MESSAGE_LIMIT = 600  # characters: every message of ours, whatever the input
+
+# Any value a JSON document can hold (the events come from one).
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def mostly(good: st.SearchStrategy, bad: st.SearchStrategy) -> st.SearchStrategy:
+    """`good` three times in four: most examples get far enough to reach every later check."""
+    return st.integers(0, 3).flatmap(lambda i: bad if i == 0 else good)
 
 
 def parts_of(secret: str, size: int = 3) -> set[str]:

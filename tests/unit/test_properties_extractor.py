@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 from extractor.errors import EventError
 from extractor.event import parse_event
 from extractor.window import day_bounds_utc
-from support.properties import MESSAGE_LIMIT, assert_holds_no_part_of, shadow
+from support.properties import (
+    MESSAGE_LIMIT,
+    assert_holds_no_part_of,
+    json_values,
+    shadow,
+)
 
 NOW = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)
 ZONES = [
@@ -26,13 +31,6 @@ ZONES = [
     "America/St_Johns",
 ]
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
 bmp_text = st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",), exclude_characters="\0")
 label = st.from_regex(r"[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?", fullmatch=True)
 # Valid values, and for each field the malformed ones issue 10 found, and anything at all.

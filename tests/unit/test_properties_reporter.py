@@ -21,24 +21,17 @@ from reporter import cli
 from reporter.errors import EventError, ParameterError, ReporterError, SettingsError
 from reporter.event import requested_date
 from reporter.settings import Settings, db_parameters
-from support.properties import MESSAGE_LIMIT, assert_holds_no_part_of, shadow
+from support.properties import (
+    MESSAGE_LIMIT,
+    assert_holds_no_part_of,
+    json_values,
+    mostly,
+    shadow,
+)
 
 NOW = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")
 TOPIC = "arn:aws:sns:eu-west-3:123456789012:SalesReportTopic"
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-
-
-def mostly(good: st.SearchStrategy, bad: st.SearchStrategy) -> st.SearchStrategy:
-    """`good` three times in four: most URLs get far enough to reach every later check."""
-    return st.integers(0, 3).flatmap(lambda i: bad if i == 0 else good)
 
 
 instants = st.datetimes(

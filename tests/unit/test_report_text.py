@@ -7,19 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from reporter.report import EMPTY_DAY, WIDTH, build_report, render_text
+from support.rows import row
 
 DAY = date(2026, 11, 27)
-
-
-def row(group: int, group_name: str, pid: int, name: str, qty: int, revenue: str) -> dict:
-    return {
-        "product_group_number": group,
-        "product_group_name": group_name,
-        "product_id": pid,
-        "product_name": name,
-        "quantity": qty,
-        "revenue": revenue,
-    }
 
 
 ROWS = [

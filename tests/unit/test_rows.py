@@ -13,19 +13,13 @@ from reporter.errors import ExtractorFailedError, RowError
 from reporter.message import build_message
 from reporter.report import QTY_WIDTH, REVENUE_WIDTH, WIDTH, build_report, render_text, to_document
 from reporter.rows import MAX_QUANTITY, MAX_REVENUE, checked_rows, safe_text
+from support.rows import row as contract_row
 
 DAY = date(2026, 11, 27)
 
 
 def row(group: int, pid: int, name: str, qty: int, revenue: str, group_name: str = "Drinks"):
-    return {
-        "product_group_number": group,
-        "product_group_name": group_name,
-        "product_id": pid,
-        "product_name": name,
-        "quantity": qty,
-        "revenue": revenue,
-    }
+    return contract_row(group, group_name, pid, name, qty, revenue)
 
 
 GOOD = [row(1, 1, "Coffee", 20, "60.00"), row(1, 2, "Latte", 5, "17.50")]
