@@ -91,6 +91,14 @@ def test_checked_rows_refuses_what_is_not_a_row(bad: object, fragment: str) -> N
     assert fragment in str(caught.value)
 
 
+def test_checked_rows_refuses_a_string_subclass_as_a_name() -> None:
+    class Text(str):
+        pass
+
+    with pytest.raises(RowError, match="'product_name' must be a non-empty string"):
+        checked_rows([GOOD[0], {**GOOD[1], "product_name": Text("Latte")}])
+
+
 def test_checked_rows_a_huge_name_gives_a_short_message() -> None:
     with pytest.raises(RowError) as caught:
         checked_rows([GOOD[0], {**GOOD[1], "product_group_name": "G" * 1_000_000}])
