@@ -33,8 +33,9 @@ PROFILE_POINTS = {
 
 
 def format_rows(count: int, groups: int = 3) -> list[dict[str, Any]]:
-    """`count` products as the extractor returns them: long names, 1-7 sold, 2.50 each."""
-    return [
+    """`count` products as the extractor returns them: long names, 1-7 sold, 2.50 each, in the
+    contract's order (group, then quantity descending), which the reporter checks."""
+    rows = [
         {
             "product_group_number": i % groups + 1,
             "product_group_name": f"Group {i % groups + 1}",
@@ -45,6 +46,7 @@ def format_rows(count: int, groups: int = 3) -> list[dict[str, Any]]:
         }
         for i in range(count)
     ]
+    return sorted(rows, key=lambda r: (r["product_group_number"], -r["quantity"]))
 
 
 def probe_format(products: list[int], times: int) -> dict[str, Any]:

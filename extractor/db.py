@@ -92,20 +92,11 @@ def connect(request: ExtractRequest, deadline: float | None = None) -> Iterator[
             defer_connect=True,
         )
         conn.connect(sock)
-    except pymysql.err.OperationalError as exc:
-        watchdog.stop()
-        if watchdog.fired:
-            raise DatabaseTimeoutError(request.host, request.port, limit, "logging in") from None
-        raise connect_error(exc, request) from exc
-    except RuntimeError as exc:  # PyMySQL's way of saying it lacks `cryptography` for RSA
+    except (pymysql.err.MySQLError, UnicodeError, RuntimeError) as exc:
         watchdog.stop()
         sock.close()
-        raise ExtractorError(
-            f"cannot log in to {request.host}:{request.port}: the server asks for "
-            "caching_sha2_password (MySQL 8's default) on a connection without TLS, which needs "
-            "RSA: enable TLS on the server (RDS always offers it; the extractor uses it when "
-            "offered) or give the user mysql_native_password"
-        ) from exc
+        error, cause = login_error(exc, request, limit, timed_out=watchdog.fired)
+        raise error from cause
     try:
         yield conn
     except ExtractorError as exc:
@@ -126,6 +117,8 @@ def _open_socket(request: ExtractRequest, timeout: float) -> socket.socket:
     except OSError as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
         raise DatabaseUnreachableError(request.host, request.port, timeout, reason) from exc
+    except UnicodeError as exc:  # IDNA refuses the name (parse_event refuses it first)
+        raise encoding_error(exc, request) from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     return sock
@@ -162,7 +155,31 @@ class _Watchdog:
                 self._dup = None
 
 
-def connect_error(exc: pymysql.err.OperationalError, request: ExtractRequest) -> ExtractorError:
+def login_error(
+    exc: pymysql.err.MySQLError | UnicodeError | RuntimeError,
+    request: ExtractRequest,
+    limit: float,
+    *,
+    timed_out: bool,
+) -> tuple[ExtractorError, BaseException | None]:
+    """Our error for a failed login, and the cause to chain it to (None: not shown)."""
+    if timed_out:  # whatever PyMySQL says, the watchdog ended it
+        return DatabaseTimeoutError(request.host, request.port, limit, "logging in"), None
+    if isinstance(exc, UnicodeError):
+        # Not chained: a UnicodeEncodeError names a character it could not send and its
+        # position, and for the password both are secret.
+        return encoding_error(exc, request), None
+    if isinstance(exc, RuntimeError):  # PyMySQL's way of saying it lacks `cryptography` for RSA
+        return ExtractorError(
+            f"cannot log in to {request.host}:{request.port}: the server asks for "
+            "caching_sha2_password (MySQL 8's default) on a connection without TLS, which needs "
+            "RSA: enable TLS on the server (RDS always offers it; the extractor uses it when "
+            "offered) or give the user mysql_native_password"
+        ), exc
+    return connect_error(exc, request), exc
+
+
+def connect_error(exc: pymysql.err.MySQLError, request: ExtractRequest) -> ExtractorError:
     """Map PyMySQL's connect failure to our error; the password is in neither message."""
     code = exc.args[0] if exc.args else None
     detail = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
@@ -180,6 +197,25 @@ def connect_error(exc: pymysql.err.OperationalError, request: ExtractRequest) ->
         )
     return ExtractorError(
         f"cannot connect to database {request.host}:{request.port}: {detail} (MySQL error {code})"
+    )
+
+
+def encoding_error(exc: UnicodeError, request: ExtractRequest) -> ExtractorError:
+    """A setting the connection cannot encode (parse_event refuses these first); never shows it."""
+    if isinstance(exc, UnicodeEncodeError) and exc.encoding == "latin-1":  # only the password
+        return ExtractorError(
+            "dbPassword has characters the database connection cannot send (the password is "
+            "sent as Latin-1): give the database user a password of Latin-1 characters, e.g. "
+            "ASCII letters, digits and punctuation"
+        )
+    if isinstance(exc, UnicodeEncodeError):
+        return ExtractorError(
+            f"cannot send the user name or database name to {request.host} as UTF-8: check the "
+            "/cafe/dbUser and /cafe/dbName parameters"
+        )
+    return ExtractorError(  # IDNA: a DNS label of over 63 characters, or an empty one
+        f"dbUrl {request.host[:80]!r} is not a valid DNS name (dot-separated labels of 1 to 63 "
+        "characters): check the /cafe/dbUrl parameter"
     )
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections import namedtuple
-from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+from zoneinfo import ZoneInfo
 
+from . import fields
 from .errors import EventError
 
 DEFAULT_PORT = 3306
-DEFAULT_TIMEZONE = "UTC"
-_HOST_PORT = re.compile(r"^([^:/\s]+):(\d{1,5})$")
+T = TypeVar("T")
 
 
 # A named tuple, not a dataclass: `dataclasses` (and the `inspect` it imports) was the largest
@@ -40,88 +41,36 @@ def parse_event(event: object, *, now: datetime | None = None) -> ExtractRequest
     """Validate the event; return the request or raise EventError naming the bad field.
 
     `reportDate` and `timezone` are optional for compatibility with the lab's reporter, which
-    sent only the database settings: they default to today in UTC.
+    sent only the database settings: they default to today in UTC. Every format is strict
+    (extractor/fields.py), so nothing malformed reaches PyMySQL or the café-day window.
     """
     if not isinstance(event, dict):
         raise EventError("event", "must be a JSON object with dbUrl, dbName, dbUser, dbPassword")
-    host, url_port = _host(event)
-    port = _port(event, url_port)
-    database = _text(event, "dbName")
-    user = _text(event, "dbUser")
-    password = event.get("dbPassword")
-    if not isinstance(password, str):
-        # Say only that it is missing or of the wrong type: never what it contains.
-        raise EventError("dbPassword", "is required and must be a string")
-    tz = _timezone(event)
+    host, url_port = _field(event, "dbUrl", fields.host)
+    port = url_port or DEFAULT_PORT
+    if event.get("dbPort") is not None:
+        port = _field(event, "dbPort", fields.port)
+    database = _field(event, "dbName", fields.database_name)
+    user = _field(event, "dbUser", fields.user_name)
+    password = _field(event, "dbPassword", fields.password)
+    tz = _field(event, "timezone", fields.zone) if "timezone" in event else ZoneInfo("UTC")
+    if event.get("reportDate") is None:
+        report_date = (now or datetime.now(tz)).astimezone(tz).date()
+    else:
+        report_date = _field(event, "reportDate", fields.day)
     return ExtractRequest(
         host=host,
         port=port,
         database=database,
         user=user,
         password=password,
-        report_date=_report_date(event, tz, now),
+        report_date=report_date,
         timezone=tz,
     )
 
 
-def _text(event: dict, key: str) -> str:
-    value = event.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise EventError(key, "is required and must be a non-empty string")
-    return value.strip()
-
-
-def _host(event: dict) -> tuple[str, int | None]:
-    url = _text(event, "dbUrl")
-    if "://" in url or "/" in url:
-        raise EventError(
-            "dbUrl",
-            "must be the database host name (e.g. the RDS endpoint "
-            "mydb.abc123.us-east-1.rds.amazonaws.com), without a scheme or path",
-        )
-    match = _HOST_PORT.match(url)
-    if match:  # "host:port", as some consoles show the endpoint
-        return match.group(1), int(match.group(2))
-    return url, None
-
-
-def _port(event: dict, url_port: int | None) -> int:
-    raw = event.get("dbPort")
-    if raw is None:
-        return url_port or DEFAULT_PORT
-    port = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
-    if isinstance(raw, str) and raw.strip().isdigit():
-        port = int(raw.strip())
-    if port is None or not 1 <= port <= 65535:
-        raise EventError("dbPort", f"must be a port number from 1 to 65535, got {_show(raw)}")
-    return port
-
-
-def _timezone(event: dict) -> ZoneInfo:
-    name = event.get("timezone", DEFAULT_TIMEZONE)
-    if not isinstance(name, str) or not name:
-        raise EventError("timezone", f"must be an IANA time zone name, got {_show(name)}")
+def _field(event: dict, key: str, parse: Callable[[object], T]) -> T:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise EventError(
-            "timezone", f"is not a known IANA time zone: {_show(name)} (e.g. Europe/Paris)"
-        ) from exc
-
-
-def _report_date(event: dict, tz: ZoneInfo, now: datetime | None) -> date:
-    raw = event.get("reportDate")
-    if raw is None:
-        return (now or datetime.now(tz)).astimezone(tz).date()
-    if not isinstance(raw, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-        raise EventError("reportDate", f"must be a date as YYYY-MM-DD, got {_show(raw)}")
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise EventError("reportDate", f"is not a real calendar date: {_show(raw)}") from exc
-
-
-def _show(value: object) -> str:
-    # Non-secret fields only; cut so a huge value cannot flood the error message.
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        return parse(event.get(key))
+    except fields.Malformed as exc:
+        raise EventError(key, str(exc)) from exc

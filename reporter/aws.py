@@ -19,7 +19,9 @@ from botocore.exceptions import (
 )
 
 from .errors import ExtractorFailedError, ParameterError, PublishError
+from .fields import cut
 from .message import SnsMessage
+from .settings import db_parameters
 
 # Per-read socket timeouts, and the SDK's standard retries (backoff on throttling and transient
 # faults) for the calls that may safely run twice. Each call's overall limit comes from the
@@ -91,16 +93,7 @@ def read_db_settings(ssm: Any, prefix: str) -> DbSettings:
             f"missing SSM parameter(s) {', '.join(missing)}: create them (dbPassword as a "
             "SecureString), e.g. with deploy.sh, or point SSM_PREFIX at where they are"
         )
-    port = values.get("dbPort")
-    if port is not None and not port.strip().isdigit():
-        raise ParameterError(f"SSM parameter {prefix}/dbPort must be a port number, got {port!r}")
-    return DbSettings(
-        url=values["dbUrl"],
-        name=values["dbName"],
-        user=values["dbUser"],
-        password=values["dbPassword"],
-        port=int(port) if port is not None else None,
-    )
+    return DbSettings(**db_parameters(prefix, values))
 
 
 def invoke_extractor(lambda_client: Any, function: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +126,8 @@ def parse_extractor_result(function: str, function_error: str | None, raw: bytes
     if isinstance(result, dict) and (function_error or "errorMessage" in result):
         error_type = str(result.get("errorType") or "Error")
         raise ExtractorFailedError(
-            f"the extractor {function!r} failed: {error_type}: {result.get('errorMessage')}",
+            f"the extractor {function!r} failed: {cut(error_type)}: "
+            f"{cut(str(result.get('errorMessage')))}",
             error_type=error_type,
         )
     if function_error or not isinstance(result, dict):

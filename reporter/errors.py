@@ -80,3 +80,19 @@ class DeliveryError(ReporterError):
 
 class DeliveryBusyError(ReporterError):
     """Another run holds the claim on this day's delivery and did not finish in time."""
+
+
+class RowError(ExtractorFailedError):
+    """The extractor returned a row that breaks its contract (type, range, order)."""
+
+    def __init__(
+        self, row: int, field: str | None, problem: str, product_id: int | None = None
+    ) -> None:
+        self.row, self.field = row, field
+        where = f"row {row}" if product_id is None else f"row {row} (product_id {product_id})"
+        what = problem if field is None else f"{field!r} {problem}"
+        super().__init__(
+            f"the extractor returned a bad {where}: {what}: nothing was published; check the "
+            "day's data in the database, and that the reporter and extractor images are from "
+            "the same release"
+        )

@@ -5,23 +5,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any, NamedTuple
+from unicodedata import east_asian_width
 
 from .errors import ExtractorFailedError
+from .rows import MAX_QUANTITY, MAX_REVENUE, checked_rows
 
 WIDTH = 80
 NAME_WIDTH = 40  # product_name is VARCHAR(40)
 QTY_WIDTH = 10
 REVENUE_WIDTH = 14
 GAP = "  "
+INDENT = "  "  # item lines are indented: no name from the database can start a report line
 TITLE = "Sales Analysis Report"
 EMPTY_DAY = "There were no orders today."
-_CENT = Decimal("0.01")
 # One table row. %-formatting with fixed widths: the report formats one line per product sold,
 # up to 10^4 of them, and this is 3x faster than f-strings with nested width fields.
-_ROW = f"%-{NAME_WIDTH}s{GAP}%{QTY_WIDTH}s{GAP}%{REVENUE_WIDTH}s"
+_ROW = f"{INDENT}%-{NAME_WIDTH}s{GAP}%{QTY_WIDTH}s{GAP}%{REVENUE_WIDTH}s"
+_PADDED_ROW = f"{INDENT}%s{GAP}%{QTY_WIDTH}s{GAP}%{REVENUE_WIDTH}s"  # name already fitted
+# Subtotals and the total start at the margin, where no item line can.
+_TOTAL_ROW = f"%-{len(INDENT) + NAME_WIDTH}s{GAP}%{QTY_WIDTH}s{GAP}%{REVENUE_WIDTH}s"
 
 
 class Item(NamedTuple):
@@ -60,33 +65,19 @@ class Report:
 
 
 def build_report(day: date, timezone: str, rows: Iterable[Mapping[str, Any]]) -> Report:
-    """Group and total the extractor's rows. Raises ExtractorFailedError on a malformed row.
+    """Group and total the extractor's rows. Raises RowError for a row that breaks the contract
+    (reporter/rows.py), ExtractorFailedError for totals too wide for the report's columns.
 
-    Groups are sorted by number and items by quantity (then name) here, whatever order the
-    rows come in: the lab's report broke when rows arrived ungrouped.
+    Items are sorted by quantity (then name) within their group here: the database's collation
+    decides the extractor's order of names, and the report's must not depend on it.
     """
     by_group: dict[int, tuple[str, list[Item]]] = {}
-    index = 0
-    try:
-        # One pass, no call per row: this loop runs once per product sold (up to 10^4).
-        for index, row in enumerate(rows):  # noqa: B007 (index names the bad row below)
-            number = int(row["product_group_number"])
-            group_name = str(row["product_group_name"])
-            item = Item(
-                int(row["product_id"]),
-                str(row["product_name"]),
-                int(row["quantity"]),
-                Decimal(str(row["revenue"])).quantize(_CENT),
-            )
-            group = by_group.get(number)
-            if group is None:
-                group = by_group[number] = (group_name, [])
-            group[1].append(item)
-    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-        raise ExtractorFailedError(
-            f"the extractor returned a malformed row #{index} ({type(exc).__name__}: {exc}): "
-            "are the reporter and extractor images from the same release?"
-        ) from exc
+    # One pass, no call per row: this loop runs once per product sold (up to 10^4).
+    for number, group_name, product_id, name, quantity, revenue in checked_rows(rows):
+        group = by_group.get(number)
+        if group is None:
+            group = by_group[number] = (group_name, [])
+        group[1].append(Item(product_id, name, quantity, revenue))
     groups = tuple(
         Group(
             number=number,
@@ -95,15 +86,22 @@ def build_report(day: date, timezone: str, rows: Iterable[Mapping[str, Any]]) ->
             quantity=sum(i.quantity for i in items),
             revenue=sum((i.revenue for i in items), Decimal("0.00")),
         )
-        for number, (name, items) in sorted(by_group.items())
+        for number, (name, items) in by_group.items()
     )
-    return Report(
+    report = Report(
         day=day,
         timezone=timezone,
         groups=groups,
         quantity=sum(g.quantity for g in groups),
         revenue=sum((g.revenue for g in groups), Decimal("0.00")),
     )
+    if report.quantity > MAX_QUANTITY or report.revenue > MAX_REVENUE:
+        raise ExtractorFailedError(
+            f"the day's totals (quantity {report.quantity}, revenue {report.revenue:.2f}) are "
+            f"over what the report's columns hold ({MAX_QUANTITY}, {MAX_REVENUE}): check the "
+            "day's data in the database"
+        )
+    return report
 
 
 def _best_sellers_first(items: list[Item]) -> tuple[Item, ...]:
@@ -149,19 +147,20 @@ def text_parts(report: Report) -> TextParts:
                 _row("-" * NAME_WIDTH, "-" * QTY_WIDTH, "-" * REVENUE_WIDTH),
             ),
             tuple(
-                _ROW
-                % (name if len(name) <= NAME_WIDTH else _fit(name, NAME_WIDTH), quantity, revenue)
+                _ROW % (name, quantity, revenue)
+                if len(name) <= NAME_WIDTH and name.isascii()
+                else _PADDED_ROW % (_cell(name, NAME_WIDTH), quantity, revenue)
                 for _, name, quantity, revenue in group.items
             ),
             (
-                _row("", "-" * QTY_WIDTH, "-" * REVENUE_WIDTH),
-                _row("Subtotal", group.quantity, group.revenue),
+                _TOTAL_ROW % ("", "-" * QTY_WIDTH, "-" * REVENUE_WIDTH),
+                _TOTAL_ROW % ("Subtotal", group.quantity, group.revenue),
             ),
         )
         for group in report.groups
     )
-    rule = "=" * (NAME_WIDTH + QTY_WIDTH + REVENUE_WIDTH + 2 * len(GAP))
-    footer = ("", rule, _row("Total", report.quantity, report.revenue))
+    rule = "=" * (len(INDENT) + NAME_WIDTH + QTY_WIDTH + REVENUE_WIDTH + 2 * len(GAP))
+    footer = ("", rule, _TOTAL_ROW % ("Total", report.quantity, report.revenue))
     return TextParts(header, groups, footer)
 
 
@@ -201,7 +200,26 @@ def _row(name: str, quantity: object, revenue: object) -> str:
 
 
 def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """`text` in at most `width` columns, cut with an ellipsis if longer."""
+    return text if len(text) <= width and text.isascii() else _cell(text, width).rstrip()
+
+
+def _cell(text: str, width: int) -> str:
+    """`text` cut (with an ellipsis) or padded to exactly `width` columns.
+
+    East Asian wide characters take two columns. Every other character counts one, even a
+    zero-width one: then the line is never longer than `width` characters either, and only a
+    name with zero-width characters shifts its row's numbers left by that many columns.
+    """
+    costs = [2 if east_asian_width(c) in "WF" else 1 for c in text]
+    used = sum(costs)
+    if used > width:
+        kept, used = 0, 0
+        while used + costs[kept] <= width - 1:
+            used += costs[kept]
+            kept += 1
+        text, used = text[:kept] + "…", used + 1
+    return text + " " * (width - used)
 
 
 # JSON ---------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from reporter.report import build_report, render_text
 from support.aws import CREDENTIALS, Inbox
 from support.database import REPO_ROOT, Server, reader_user
@@ -113,3 +115,32 @@ def test_cli_publishes_through_ssm_lambda_and_sns(
         assert json.loads(envelope["Message"])["reportDate"] == yesterday.isoformat()
         assert "publish took" in result.stderr  # -v logs each step
         assert password not in result.stdout + result.stderr + extractor.output()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--dburl", "mysql://cafe:QXZJ-SECRET@db.internal/cafe"], "did you mean --db-url?"),
+        (["--date", "9999-12-31", "--dry-run"], "from 0001-01-02 to 9999-12-30"),
+        (["--date", "20261130", "--dry-run"], "YYYY-MM-DD"),
+        (["--db-url", "mysql://cafe:QXZJ-SECRET@db.internal:0/cafe", "--dry-run"], "65535"),
+        (["--db-url", "mysql://cafe:QXZJ-SECRET\u20ac@db.internal/cafe", "--dry-run"], "send"),
+        (["--json"], "--json goes with --dry-run"),
+    ],
+)
+def test_cli_usage_errors_exit_2_in_one_message(args: list[str], fragment: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+    for leak in ("QXZ", "SECRET", "\u20ac", "cafe:"):
+        assert leak not in result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_cli_without_aws_settings_fails_in_one_line() -> None:
+    # No region anywhere: botocore's NoRegionError was a traceback.
+    result = run_cli("--dry-run", AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/nonexistent")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: AWS: You must specify a region")
+    assert "Traceback" not in result.stderr

@@ -15,7 +15,8 @@ DAY = date(2026, 11, 27)
 
 
 def rows(count: int, *, groups: int = 3, name: str = "Product") -> list[dict]:
-    return [
+    """`count` products in the contract's order: group, then quantity descending."""
+    made = [
         {
             "product_group_number": i % groups + 1,
             "product_group_name": f"Group {i % groups + 1}",
@@ -26,6 +27,7 @@ def rows(count: int, *, groups: int = 3, name: str = "Product") -> list[dict]:
         }
         for i in range(count)
     ]
+    return sorted(made, key=lambda r: (r["product_group_number"], -r["quantity"]))
 
 
 def parse(structure: str) -> tuple[dict, str]:

@@ -39,6 +39,13 @@ def test_requested_date_report_date_wins_over_scheduled_time() -> None:
 
 
 @pytest.mark.parametrize(
+    "raw", ["2026-11-27T20:00:00.123+01:00", "2026-11-27T19:00:00.5Z", "2026-11-28T04:00:00+09:00"]
+)
+def test_requested_date_scheduled_time_forms(raw: str) -> None:
+    assert requested_date({"scheduledTime": raw}, PARIS, now=NOW) == date(2026, 11, 27)
+
+
+@pytest.mark.parametrize(
     ("event", "field", "fragment"),
     [
         ({"reportDate": "2026-11-31"}, "reportDate", "not a real calendar date"),
@@ -48,6 +55,18 @@ def test_requested_date_report_date_wins_over_scheduled_time() -> None:
         ({"scheduledTime": "2026-11-27T19:00:00"}, "scheduledTime", "with a zone"),
         ({"scheduledTime": "soon"}, "scheduledTime", "ISO 8601"),
         ({"scheduledTime": "2027-01-01T00:00:00Z"}, "scheduledTime", "in the future"),
+        # Issue 10: each of these escaped as a foreign exception, or was accepted or ignored.
+        ({"reportDate": "20261126"}, "reportDate", "YYYY-MM-DD"),
+        ({"reportDate": "\uff12\uff10\uff12\uff16-11-26"}, "reportDate", "YYYY-MM-DD"),
+        ({"reportDate": "0001-01-01"}, "reportDate", "from 0001-01-02"),
+        ({"reportDate": "x" * 100_000}, "reportDate", "(100000 characters)"),
+        ({"scheduledTime": "0001-01-01T00:00:00+05:00"}, "scheduledTime", "calendar"),
+        ({"scheduledTime": "0001-01-01T03:00:00Z"}, "scheduledTime", "from 0001-01-02"),
+        ({"scheduledTime": "20261127T190000Z"}, "scheduledTime", "ISO 8601"),
+        ({"scheduledTime": "2026-11-27T19:00:00+25:00"}, "scheduledTime", "calendar"),
+        ({"scheduledTime": "2026-11-31T19:00:00Z"}, "scheduledTime", "calendar"),
+        ({"scheduledTime": 1764270000}, "scheduledTime", "ISO 8601"),
+        ({"reportDate": "2026-11-01", "scheduledTime": "soon"}, "scheduledTime", "ISO 8601"),
     ],
 )
 def test_requested_date_rejects_a_bad_date(event: dict, field: str, fragment: str) -> None:
@@ -55,3 +74,4 @@ def test_requested_date_rejects_a_bad_date(event: dict, field: str, fragment: st
         requested_date(event, PARIS, now=NOW)
     assert caught.value.field == field
     assert fragment in str(caught.value)
+    assert len(str(caught.value)) < 200
