@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import socket
 import ssl
 import threading
@@ -16,9 +15,11 @@ import pymysql.connections
 import pymysql.cursors
 from pymysql.constants import ER
 
+from . import tls
 from .errors import (
     DatabaseAuthError,
     DatabaseTimeoutError,
+    DatabaseTlsError,
     DatabaseUnreachableError,
     ExtractorError,
     UnknownDatabaseError,
@@ -36,28 +37,14 @@ DEFAULT_LIMIT_S = 25.0  # without a Lambda context (the CLI's in-process run)
 
 _CR_CONN_HOST_ERROR = 2003  # client-side codes are not in pymysql.constants.ER
 _CR_SERVER_LOST = 2013
+_CR_SSL_CONNECTION_ERROR = 2026
 
 
 class _Connection(pymysql.connections.Connection):
-    """PyMySQL's connection, without the cost of a new default TLS context on every connect.
-
-    Given no TLS options, PyMySQL 1.2 uses TLS when the server offers it ("preferred" mode),
-    without verifying the server's certificate, and builds a default context for that on every
-    connection: loading the system's CA store took ~75 ms per invocation (bench/RESULTS.md), for
-    certificates it never checks. The same unverified context is built here once per container.
-    """
+    """PyMySQL's connection, with its PREFERRED-mode context built once (tls.py)."""
 
     def _create_ssl_ctx(self, sslp: Any) -> ssl.SSLContext:
-        return _preferred_tls_context() if not sslp else super()._create_ssl_ctx(sslp)
-
-
-@functools.cache
-def _preferred_tls_context() -> ssl.SSLContext:
-    """PyMySQL's preferred-mode context (encryption, no verification), minus the CA store."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+        return tls.unverified_context() if not sslp else super()._create_ssl_ctx(sslp)
 
 
 @contextlib.contextmanager
@@ -72,6 +59,7 @@ def connect(request: ExtractRequest, deadline: float | None = None) -> Iterator[
     limit = deadline - time.monotonic()
     if limit <= 0:
         raise DatabaseTimeoutError(request.host, request.port, 0.0, "connecting")
+    ssl_mode, bundle = tls.mode_and_bundle(request)
     sock = _open_socket(request, min(CONNECT_TIMEOUT_S, limit))
     watchdog = _Watchdog(sock, limit)
     try:
@@ -90,12 +78,13 @@ def connect(request: ExtractRequest, deadline: float | None = None) -> Iterator[
             cursorclass=pymysql.cursors.DictCursor,
             autocommit=True,
             defer_connect=True,
+            **tls.connection_options(ssl_mode, bundle),
         )
         conn.connect(sock)
     except (pymysql.err.MySQLError, UnicodeError, RuntimeError) as exc:
         watchdog.stop()
         sock.close()
-        error, cause = login_error(exc, request, limit, timed_out=watchdog.fired)
+        error, cause = login_error(exc, request, limit, ssl_mode, timed_out=watchdog.fired)
         raise error from cause
     try:
         yield conn
@@ -159,12 +148,16 @@ def login_error(
     exc: pymysql.err.MySQLError | UnicodeError | RuntimeError,
     request: ExtractRequest,
     limit: float,
+    ssl_mode: str,
     *,
     timed_out: bool,
 ) -> tuple[ExtractorError, BaseException | None]:
     """Our error for a failed login, and the cause to chain it to (None: not shown)."""
     if timed_out:  # whatever PyMySQL says, the watchdog ended it
         return DatabaseTimeoutError(request.host, request.port, limit, "logging in"), None
+    tls_error = _tls_error(exc, request, ssl_mode)
+    if tls_error is not None:
+        return tls_error, exc
     if isinstance(exc, UnicodeError):
         # Not chained: a UnicodeEncodeError names a character it could not send and its
         # position, and for the password both are secret.
@@ -177,6 +170,30 @@ def login_error(
             "offered) or give the user mysql_native_password"
         ), exc
     return connect_error(exc, request), exc
+
+
+def _tls_error(
+    exc: BaseException, request: ExtractRequest, ssl_mode: str
+) -> DatabaseTlsError | None:
+    """Our error when TLS is what failed (PyMySQL reports it as a connect failure)."""
+    where = f"{request.host}:{request.port}"
+    cause = getattr(exc, "original_exception", None)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return DatabaseTlsError(
+            f"cannot verify the TLS certificate of database {where} ({cause.verify_message}) "
+            f"in dbSslMode {ssl_mode}: check that dbSslCa (default: RDS's CA bundle in the "
+            "image) holds the CA that signed it; for a name the certificate does not hold (a "
+            "CNAME, an IP address) use VERIFY_CA; REQUIRED encrypts without verifying"
+        )
+    if isinstance(cause, ssl.SSLError):
+        return DatabaseTlsError(f"the TLS handshake with database {where} failed: {cause}")
+    if exc.args and exc.args[0] == _CR_SSL_CONNECTION_ERROR:
+        return DatabaseTlsError(
+            f"database {where} does not offer TLS, and dbSslMode {ssl_mode} requires it: "
+            "enable TLS on the server (RDS always has it), or set dbSslMode to PREFERRED "
+            "(TLS when offered) or DISABLED"
+        )
+    return None
 
 
 def connect_error(exc: pymysql.err.MySQLError, request: ExtractRequest) -> ExtractorError:

@@ -40,6 +40,10 @@ class DatabaseTimeoutError(ExtractorError):
         )
 
 
+class DatabaseTlsError(ExtractorError):
+    """TLS to the database failed: no TLS offered, a certificate not verified, no CA bundle."""
+
+
 class DatabaseAuthError(ExtractorError):
     """The server refused the user name or password."""
 

@@ -19,7 +19,19 @@ T = TypeVar("T")
 # import the extractor added to PyMySQL's on a cold start; typing.NamedTuple would import typing
 # (bench/RESULTS.md).
 _Fields = namedtuple(
-    "_Fields", ["host", "port", "database", "user", "password", "report_date", "timezone"]
+    "_Fields",
+    [
+        "host",
+        "port",
+        "database",
+        "user",
+        "password",
+        "report_date",
+        "timezone",
+        "ssl_mode",
+        "ssl_ca",
+    ],
+    defaults=[None, None],
 )
 
 
@@ -27,7 +39,9 @@ class ExtractRequest(_Fields):
     """Where the database is, who logs in, and which café day to extract (immutable).
 
     host: str, port: int, database: str, user: str, password: str, report_date: date,
-    timezone: ZoneInfo. The password is never in its repr, a log line or an error message.
+    timezone: ZoneInfo, ssl_mode: str | None (one of fields.SSL_MODES; None: db.py's default),
+    ssl_ca: str | None (a CA bundle's path; None: the image's RDS bundle). The password is never
+    in its repr, a log line or an error message.
     """
 
     __slots__ = ()
@@ -58,6 +72,10 @@ def parse_event(event: object, *, now: datetime | None = None) -> ExtractRequest
         report_date = (now or datetime.now(tz)).astimezone(tz).date()
     else:
         report_date = _field(event, "reportDate", fields.day)
+    ssl_mode = (
+        _field(event, "dbSslMode", fields.ssl_mode) if event.get("dbSslMode") is not None else None
+    )
+    ssl_ca = _field(event, "dbSslCa", fields.ca_path) if event.get("dbSslCa") is not None else None
     return ExtractRequest(
         host=host,
         port=port,
@@ -66,6 +84,8 @@ def parse_event(event: object, *, now: datetime | None = None) -> ExtractRequest
         password=password,
         report_date=report_date,
         timezone=tz,
+        ssl_mode=ssl_mode,
+        ssl_ca=ssl_ca,
     )
 
 

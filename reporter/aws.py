@@ -40,7 +40,7 @@ _NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
 _THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequests"}
 _PUBLISH_ATTEMPTS = 3
 _REQUIRED = ("dbUrl", "dbName", "dbUser", "dbPassword")
-_OPTIONAL = ("dbPort",)
+_OPTIONAL = ("dbPort", "dbSslMode", "dbSslCa")
 
 
 @functools.cache
@@ -59,6 +59,8 @@ class DbSettings:
     user: str
     password: str = field(repr=False)
     port: int | None = None
+    ssl_mode: str | None = None  # None: the extractor's default (VERIFY_IDENTITY with its bundle)
+    ssl_ca: str | None = None
 
     def event(self, day: date, timezone: str) -> dict[str, Any]:
         """The extractor's invocation event: these settings plus the day to report."""
@@ -68,13 +70,14 @@ class DbSettings:
             "dbUser": self.user,
             "dbPassword": self.password,
         }
-        if self.port is not None:
-            event["dbPort"] = self.port
+        optional = {"dbPort": self.port, "dbSslMode": self.ssl_mode, "dbSslCa": self.ssl_ca}
+        event.update({key: value for key, value in optional.items() if value is not None})
         return {**event, "reportDate": day.isoformat(), "timezone": timezone}
 
 
 def read_db_settings(ssm: Any, prefix: str) -> DbSettings:
-    """Read /<prefix>/dbUrl, dbName, dbUser, dbPassword (decrypted) and optional dbPort in one call.
+    """Read /<prefix>/dbUrl, dbName, dbUser, dbPassword (decrypted) and the optional dbPort,
+    dbSslMode and dbSslCa, in one call.
 
     Raises ParameterError naming every missing parameter.
     """

@@ -27,6 +27,10 @@ _PORT = re.compile(r"[0-9]{1,5}")
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _BRACKETED = re.compile(r"\[([^\]]*)\](?::(.*))?")
 _ZONE = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
+# MySQL's --ssl-mode values, weakest first.
+SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+MAX_PATH = 4096  # Linux's PATH_MAX
+_PATH = re.compile(r"/[ -~]*")  # absolute, printable ASCII
 
 
 class Malformed(ValueError):
@@ -197,3 +201,22 @@ def zone(raw: object) -> ZoneInfo:
         raise Malformed(
             f"is not a known IANA time zone name (e.g. Europe/Paris or UTC): {show(raw)}"
         ) from exc
+
+
+def ssl_mode(raw: object) -> str:
+    """One of MySQL's --ssl-mode values (SSL_MODES; any case, '-' for '_')."""
+    if isinstance(raw, str) and len(raw) <= 20:
+        mode = raw.strip().upper().replace("-", "_")
+        if mode in SSL_MODES:
+            return mode
+    raise Malformed(f"must be one of {', '.join(SSL_MODES)} (MySQL's --ssl-mode), got {show(raw)}")
+
+
+def ca_path(raw: object) -> str:
+    """An absolute path (printable ASCII) to a PEM bundle of CA certificates in the image."""
+    if not isinstance(raw, str) or len(raw) > MAX_PATH or not _PATH.fullmatch(raw):
+        raise Malformed(
+            "must be the absolute path of a PEM file of CA certificates in the extractor's "
+            f"image (e.g. /var/task/certs/rds-global-bundle.pem), got {show(raw)}"
+        )
+    return raw

@@ -112,7 +112,8 @@ def _prefix(value: str) -> str:
 
 
 def db_parameters(prefix: str, values: Mapping[str, str]) -> dict[str, Any]:
-    """Check the database settings read from SSM (dbUrl, dbName, dbUser, dbPassword, dbPort).
+    """Check the database settings read from SSM (dbUrl, dbName, dbUser, dbPassword, and the
+    optional dbPort, dbSslMode, dbSslCa).
 
     Return them as DbSettings' fields (url, name, user, password, port), or raise ParameterError
     naming the parameter and what it may hold. The same formats as the extractor's event
@@ -125,13 +126,17 @@ def db_parameters(prefix: str, values: Mapping[str, str]) -> dict[str, Any]:
         except fields.Malformed as exc:
             raise ParameterError(f"SSM parameter {prefix}/{key} {exc}") from exc
 
+    def optional(key: str, parse: Callable[[object], T]) -> T | None:
+        return check(key, parse) if values.get(key) is not None else None
+
     check("dbUrl", fields.host)
-    port = check("dbPort", fields.port) if values.get("dbPort") is not None else None
     check("dbPassword", fields.password)
     return {
         "url": values["dbUrl"].strip(),
         "name": check("dbName", fields.database_name),
         "user": check("dbUser", fields.user_name),
         "password": values["dbPassword"],
-        "port": port,
+        "port": optional("dbPort", fields.port),
+        "ssl_mode": optional("dbSslMode", fields.ssl_mode),
+        "ssl_ca": optional("dbSslCa", fields.ca_path),
     }

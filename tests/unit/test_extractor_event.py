@@ -184,3 +184,29 @@ def test_parse_event_never_shows_the_password() -> None:
     request = parse_event(load_event("extractor_valid"))
     assert SECRET not in repr(request)
     assert SECRET not in str(request)
+
+
+def test_parse_event_tls_settings_default_to_the_extractors_choice() -> None:
+    request = parse_event(load_event("extractor_valid"))
+    assert (request.ssl_mode, request.ssl_ca) == (None, None)
+
+
+def test_parse_event_reads_mysqls_ssl_modes_in_any_case() -> None:
+    event = {**load_event("extractor_valid"), "dbSslMode": "verify-ca", "dbSslCa": "/opt/ca.pem"}
+    request = parse_event(event)
+    assert (request.ssl_mode, request.ssl_ca) == ("VERIFY_CA", "/opt/ca.pem")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"dbSslMode": "on"}, "dbSslMode"),
+        ({"dbSslMode": ""}, "dbSslMode"),
+        ({"dbSslMode": True}, "dbSslMode"),
+        ({"dbSslCa": "relative/ca.pem"}, "dbSslCa"),
+        ({"dbSslCa": "/opt/\n.pem"}, "dbSslCa"),
+    ],
+)
+def test_parse_event_rejects_bad_tls_settings_by_name(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(EventError, match=f"'{field}'"):
+        parse_event({**load_event("extractor_valid"), **changes})

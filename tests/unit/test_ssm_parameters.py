@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -79,3 +80,28 @@ def test_db_parameters_passes_the_url_as_written_for_the_extractor() -> None:
     checked = db_parameters("/cafe", {**GOOD, "dbUrl": " db.internal:3310 "})
     assert checked["url"] == "db.internal:3310"
     assert checked["port"] is None
+
+
+def test_tls_settings_pass_from_ssm_to_the_extractors_event() -> None:
+    settings = read({**GOOD, "dbSslMode": "verify-ca", "dbSslCa": "/var/task/certs/own.pem"})
+    event = settings.event(date(2026, 11, 30), "UTC")
+    assert (event["dbSslMode"], event["dbSslCa"]) == ("VERIFY_CA", "/var/task/certs/own.pem")
+
+
+def test_without_tls_settings_the_event_leaves_them_to_the_extractor() -> None:
+    event = read(GOOD).event(date(2026, 11, 30), "UTC")
+    assert "dbSslMode" not in event
+    assert "dbSslCa" not in event
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("dbSslMode", "verify", "VERIFY_IDENTITY (MySQL's --ssl-mode)"),
+        ("dbSslCa", "certs/rds.pem", "absolute path"),
+    ],
+)
+def test_bad_tls_settings_are_named(key: str, value: str, fragment: str) -> None:
+    with pytest.raises(ParameterError, match=f"/cafe/{key}") as caught:
+        read({**GOOD, key: value})
+    assert fragment in str(caught.value)
