@@ -39,8 +39,9 @@ SCRIPTS = [
     REPO_ROOT / "docker" / "entrypoint.sh",
     REPO_ROOT / "docker" / "install.sh",
     *sorted((REPO_ROOT / "docker" / "localstack" / "ready.d").glob("*.sh")),
-    # The containers suite's engine setup and its stand-in images' entry points.
+    # The containers suite's engine setup and its stand-in images' entry points; CI's script.
     *sorted((REPO_ROOT / "tests" / "containers").rglob("*.sh")),
+    REPO_ROOT / ".ci" / "run",
 ]
 ELF_MACHINE = {"amd64": 62, "arm64": 183}  # e_machine: EM_X86_64, EM_AARCH64
 
