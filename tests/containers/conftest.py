@@ -14,15 +14,16 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from containers.suite import FIGURES, TARGETS, Built, megabytes
+from containers.suite import FIGURES, TARGETS, Built, Standins, megabytes
 from support.aws import moto_server
 from support.database import Server, throwaway_database
 from support.engine import docker, ensure_engine, image_size
-from support.standins import PythonBase, python_image
+from support.standins import PythonBase, localstack_image, mysql_image, python_image
 from support.tools import REPO_ROOT
 
 
@@ -60,11 +61,24 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def base(engine: str) -> PythonBase:
+def standins(engine: str) -> Standins:
+    """Every stand-in image, built at once (downloads overlap) unless this machine has them."""
     began = time.monotonic()
-    standin = python_image()
-    FIGURES.add(f"stand-in base {standin.tag}: {time.monotonic() - began:.0f} s")
-    return standin
+    with ThreadPoolExecutor(3) as pool:
+        python, mysql, localstack = (
+            pool.submit(build) for build in (python_image, mysql_image, localstack_image)
+        )
+        built = Standins(python.result(), mysql.result(), localstack.result())
+    FIGURES.add(
+        f"stand-ins {built.python.tag}, {built.mysql}, {built.localstack}: "
+        f"{time.monotonic() - began:.0f} s"
+    )
+    return built
+
+
+@pytest.fixture(scope="session")
+def base(standins: Standins) -> PythonBase:
+    return standins.python
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from support.standins import PythonBase
+
 TARGETS = ("extractor", "extractor-local", "reporter", "reporter-local", "report")
 
 
@@ -30,3 +32,12 @@ class Built:
 
     tags: dict[str, str]
     base_size: int
+
+
+@dataclass(frozen=True)
+class Standins:
+    """The stand-in images' tags (the base with what the build arguments point at)."""
+
+    python: PythonBase
+    mysql: str
+    localstack: str

@@ -19,12 +19,11 @@ from zoneinfo import ZoneInfo
 import pymysql
 import pytest
 
-from containers.suite import FIGURES, megabytes
+from containers.suite import FIGURES, Standins, megabytes
 from reporter.report import build_report, render_text
 from support.aws import free_port
 from support.engine import docker, docker_env, image_size
 from support.sales import expected_rows
-from support.standins import PythonBase, localstack_image, mysql_image
 from support.tools import REPO_ROOT, compose_binary
 
 PROJECT = "cafe-ctest"
@@ -105,18 +104,16 @@ def project_leftovers() -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def stack(
-    engine: str, checkout: Path, base: PythonBase, tmp_path_factory: pytest.TempPathFactory
+    checkout: Path, standins: Standins, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    began = time.monotonic()
-    mysql, localstack = mysql_image(), localstack_image()
-    FIGURES.add(f"stand-ins {mysql}, {localstack}: {time.monotonic() - began:.0f} s")
+    mysql, localstack = standins.mysql, standins.localstack
     ports = {name: free_port() for name in ("DB", "LOCALSTACK", "EXTRACTOR", "REPORTER")}
     env_file = tmp_path_factory.mktemp("compose") / "ctest.env"
     env_file.write_text(
         "".join(f"{name}_PORT={port}\n" for name, port in ports.items())
         + f"LOCALSTACK_IMAGE={localstack}\n"
     )
-    standin = base.build_args()
+    standin = standins.python.build_args()
     env = docker_env(
         {
             "CAFE_STANDIN_MYSQL": mysql,

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
+from containers.suite import Standins
 from support.aws import aws_client, free_port
 from support.engine import docker, wait_for
-from support.standins import localstack_image
 
 
 def healthy(url: str) -> bool:
@@ -30,7 +30,7 @@ def healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def localstack(engine: str) -> Iterator[str]:
+def localstack(standins: Standins) -> Iterator[str]:
     port = free_port()
     name = f"cafe-ctest-localstack-{uuid.uuid4().hex[:8]}"
     docker(
@@ -42,7 +42,7 @@ def localstack(engine: str) -> Iterator[str]:
         f"127.0.0.1:{port}:4566",
         "--env",
         "SERVICES=dynamodb,sns,sqs,ssm",
-        localstack_image(),
+        standins.localstack,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,14 @@ DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 LOCAL_CAS = Path("/usr/local/share/ca-certificates")
 # Bump to rebuild every stand-in image once (e.g. to pick up Debian security updates).
 RECIPE_VERSION = "1"
+# One build per tag at a time: stand-ins are built in parallel and some share a root.
+_BUILDING: dict[str, threading.Lock] = {}
+_BUILDING_LOCK = threading.Lock()
+
+
+def _lock(tag: str) -> threading.Lock:
+    with _BUILDING_LOCK:
+        return _BUILDING.setdefault(tag, threading.Lock())
 
 
 class EngineError(RuntimeError):
@@ -137,8 +146,12 @@ class DebianRoot:
     def ensure(self) -> str:
         """The image's tag; built (mmdebstrap + docker import) unless it exists."""
         tag = self.tag
-        if image_exists(tag):
-            return tag
+        with _lock(tag):
+            if not image_exists(tag):
+                self._build(tag)
+        return tag
+
+    def _build(self, tag: str) -> None:
         if shutil.which("mmdebstrap") is None:
             install_debian_packages("mmdebstrap")
         with tempfile.TemporaryDirectory(prefix="cafe-rootfs-") as tmp:
@@ -175,33 +188,19 @@ class DebianRoot:
             changes = [f"ENV {k}={v}" for k, v in self.env.items()]
             changes.append(f"CMD {json.dumps(list(self.cmd))}")
             docker("import", *[a for c in changes for a in ("--change", c)], tarball, tag)
-        return tag
 
 
-def build_image(
-    name: str,
-    context: Path,
-    build_args: Mapping[str, str] | None = None,
-    *,
-    dockerfile: Path | None = None,
-    network_host: bool = False,
-) -> str:
-    """A stand-in finished by a Dockerfile (in `context` unless given); cached by content."""
+def build_image(name: str, context: Path, build_args: Mapping[str, str] | None = None) -> str:
+    """A stand-in finished by the Dockerfile in `context`; cached by content (see digest())."""
     args = dict(build_args or {})
-    key = digest(sorted(args.items()), files=tree(context), root=context)
-    if dockerfile is not None:
-        key = digest(key, files=[dockerfile], root=dockerfile.parent)
-    tag = f"cafe-standin/{name}:{key}"
-    if image_exists(tag):
-        return tag
-    command: list[str | Path] = ["build", "--tag", tag]
-    if dockerfile is not None:
-        command += ["--file", dockerfile]
-    if network_host:
-        command += ["--network", "host"]
-    for key, value in args.items():
-        command += ["--build-arg", f"{key}={value}"]
-    docker(*command, context, timeout=1800, env={"DOCKER_BUILDKIT": "0"})
+    tag = f"cafe-standin/{name}:{digest(sorted(args.items()), files=tree(context), root=context)}"
+    with _lock(tag):
+        if not image_exists(tag):
+            flags = [f for k, v in args.items() for f in ("--build-arg", f"{k}={v}")]
+            # The classic builder: every engine has it, and it needs no registry.
+            docker(
+                "build", "--tag", tag, *flags, context, timeout=1800, env={"DOCKER_BUILDKIT": "0"}
+            )
     return tag
 
 
