@@ -54,17 +54,23 @@ def dockerfile() -> Dockerfile:
 # ---- lint ----------------------------------------------------------------------------------------
 
 
-def test_dockerfile_passes_hadolint_with_no_finding(tmp_path: Path) -> None:
+# The images' Dockerfile and the containers suite's stand-ins'.
+DOCKERFILES = [DOCKERFILE, *sorted((REPO_ROOT / "tests" / "containers").rglob("Dockerfile"))]
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_dockerfile_passes_hadolint_with_no_finding(tmp_path: Path, path: Path) -> None:
     # A config of the developer's own (~/.config/hadolint.yaml, ./.hadolint.yaml) must not
     # silence a rule here: run from an empty directory with an empty home.
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
-    result = run([hadolint_binary(), "--no-color", "-f", "json", DOCKERFILE], env=env, cwd=tmp_path)
+    result = run([hadolint_binary(), "--no-color", "-f", "json", path], env=env, cwd=tmp_path)
     assert json.loads(result.stdout or "[]") == [], result.stdout
     assert result.returncode == 0, result.stderr
 
 
-def test_dockerfile_explains_every_hadolint_ignore() -> None:
-    lines = DOCKERFILE.read_text(encoding="utf-8").splitlines()
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_dockerfile_explains_every_hadolint_ignore(path: Path) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
     ignores = [i for i, line in enumerate(lines) if line.startswith("# hadolint ignore=")]
     for i in ignores:
         reason = lines[i - 1] if i else ""
