@@ -35,6 +35,7 @@ RECIPE_VERSION = "1"
 # One build per tag at a time: stand-ins are built in parallel and some share a root.
 _BUILDING: dict[str, threading.Lock] = {}
 _BUILDING_LOCK = threading.Lock()
+_APT_LOCK = threading.Lock()  # apt-get holds the package database: one install at a time
 
 
 def _lock(tag: str) -> threading.Lock:
@@ -152,8 +153,9 @@ class DebianRoot:
         return tag
 
     def _build(self, tag: str) -> None:
-        if shutil.which("mmdebstrap") is None:
-            install_debian_packages("mmdebstrap")
+        with _APT_LOCK:
+            if shutil.which("mmdebstrap") is None:
+                install_debian_packages("mmdebstrap")
         with tempfile.TemporaryDirectory(prefix="cafe-rootfs-") as tmp:
             tarball = Path(tmp) / "rootfs.tar"
             hooks = [
@@ -216,12 +218,15 @@ def run_checked(command: Sequence[str | Path], *, timeout: float) -> None:
 
 
 def install_debian_packages(*names: str) -> None:
-    """apt-get install, updating the lists once if the first try finds nothing."""
+    """apt-get install, updating the lists once if the first try fails."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     command = ["apt-get", "install", "-y", "-q", *names]
-    if subprocess.run(command, env=env, capture_output=True, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=True)
-        subprocess.run(command, env=env, capture_output=True, check=True)
+    if subprocess.run(command, env=env, capture_output=True, check=False).returncode == 0:
+        return
+    subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise EngineError(f"apt-get install {' '.join(names)} failed:\n{result.stderr[-2000:]}")
 
 
 def wait_for(predicate: object, timeout: float, what: str, poll: float = 0.5) -> None:
