@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt extractor/requirements.txt reporter/requirements.txt docker/requirements-runtime.txt | sha1sum | cut -c1-12)
 
-.PHONY: help venv test lint format report deploy bench
+.PHONY: help venv test test-containers engine lint format report deploy bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,6 +27,12 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 
 test: lint ## Run every check: lint, unit and integration tests (needs MariaDB on 127.0.0.1:3306)
 	$(PY) -m pytest
+
+engine: ## Install (Debian's docker.io) and start a Docker engine if none answers
+	bash tests/containers/engine.sh
+
+test-containers: $(STAMP) engine ## Build and run the images and `docker compose up` on a real engine (root; first run ~10 min)
+	$(PY) -m pytest tests/containers -p no:cacheprovider
 
 report: ## Re-run the local stack's report and print what was delivered (DATE=YYYY-MM-DD for another day)
 	docker compose run --rm report $(if $(DATE),--date $(DATE))

@@ -6,7 +6,7 @@
 # Both paths exec, so the runtime gets the signals and its exit status is the container's.
 set -euo pipefail
 
-if [[ $# -eq 0 ]]; then
+if [[ $# -eq 0 || -z "$1" ]]; then
   echo "lambda-entrypoint: no handler given (e.g. extractor.handler.lambda_handler)" >&2
   exit 2
 fi
@@ -16,7 +16,9 @@ if [[ -n "${AWS_LAMBDA_RUNTIME_API:-}" ]]; then
 fi
 
 if ! command -v aws-lambda-rie >/dev/null; then
+  # The function is the handler's package (extractor.handler.lambda_handler: extractor).
   function=${1%%.*}
+  case "$function" in extractor | reporter) ;; *) function="{extractor|reporter}" ;; esac
   echo "lambda-entrypoint: AWS_LAMBDA_RUNTIME_API is not set (not in Lambda) and aws-lambda-rie" \
     "is not on PATH: this is the production image, which has no runtime interface emulator." \
     "To run it locally, build the local one:" \

@@ -70,6 +70,9 @@ install_code() {
   tar -C "$source_dir" --exclude=__pycache__ --exclude='*.pyc' --exclude=tests \
     --exclude="${function}/requirements.txt" -cf - "$function" |
     tar -C "$target" --no-same-owner -xf -
+  # Readable by any user whatever mode the checkout gave the files (umask 077 makes them 0600):
+  # Lambda runs the image as a user of its own.
+  chmod -R u+rwX,go+rX,go-w "${target:?}/${function:?}"
   compile "$target/$function"
 }
 

@@ -471,11 +471,22 @@ def test_missing_credentials_stop_before_anything_is_created(
 
 
 def test_missing_docker_stops_before_anything_is_created(
-    empty_region: tuple[Deployer, Network],
+    empty_region: tuple[Deployer, Network], tmp_path: Path
 ) -> None:
     deployer, network = empty_region
     env = deployer.env({**network.settings(), **DB_SETTINGS})
-    env["PATH"] = env["PATH"].split(":", 1)[1]  # without the stand-in docker
+    # Without the stand-in docker, and without a real one: most machines have /usr/bin/docker,
+    # so the system's commands come from a directory that links all of them but docker.
+    system = tmp_path / "system-bin"
+    system.mkdir()
+    for directory in ("/usr/bin", "/bin"):
+        for tool in Path(directory).iterdir():
+            if tool.name != "docker" and not (system / tool.name).exists():
+                (system / tool.name).symlink_to(tool)
+    env["PATH"] = ":".join(
+        system.as_posix() if part in ("/usr/bin", "/bin") else part
+        for part in env["PATH"].split(":")[1:]
+    )
     run = deployer.run(env=env)
     assert run.returncode == 1
     assert "docker is not on PATH" in run.stderr

@@ -93,12 +93,26 @@ def test_entrypoint_without_emulator_says_this_is_the_production_image(
     assert "docker build -f docker/Dockerfile --target reporter-local ." in stderr
 
 
-def test_entrypoint_without_a_handler_fails_with_usage(tmp_path: Path) -> None:
-    bin_dir = stand_ins(tmp_path / "bin", "python", "aws-lambda-rie")
-    status, stderr, calls = start(tmp_path, bin_dir, {"AWS_LAMBDA_RUNTIME_API": "x:1"})
-    assert status != 0
+@pytest.mark.parametrize("runtime_api", ["x:1", None], ids=["in-lambda", "outside"])
+@pytest.mark.parametrize("args", [(), ("",)], ids=["none", "empty"])
+def test_entrypoint_without_a_handler_fails_with_usage(
+    tmp_path: Path, args: tuple[str, ...], runtime_api: str | None
+) -> None:
+    bin_dir = stand_ins(tmp_path / "bin", "python")  # the production image: no emulator
+    env = {} if runtime_api is None else {"AWS_LAMBDA_RUNTIME_API": runtime_api}
+    status, stderr, calls = start(tmp_path, bin_dir, env, *args)
+    assert status == 2
     assert calls == []
-    assert "no handler" in stderr
+    assert stderr == (
+        "lambda-entrypoint: no handler given (e.g. extractor.handler.lambda_handler)\n"
+    )
+
+
+def test_entrypoint_names_both_local_targets_for_a_handler_of_its_own(tmp_path: Path) -> None:
+    bin_dir = stand_ins(tmp_path / "bin", "python")
+    status, stderr, _ = start(tmp_path, bin_dir, {}, "app.main")
+    assert status == 127
+    assert "--target {extractor|reporter}-local ." in stderr
 
 
 def test_entrypoint_starts_the_real_runtime_under_the_harness(

@@ -39,6 +39,9 @@ SCRIPTS = [
     REPO_ROOT / "docker" / "entrypoint.sh",
     REPO_ROOT / "docker" / "install.sh",
     *sorted((REPO_ROOT / "docker" / "localstack" / "ready.d").glob("*.sh")),
+    # The containers suite's engine setup and its stand-in images' entry points; CI's script.
+    *sorted((REPO_ROOT / "tests" / "containers").rglob("*.sh")),
+    REPO_ROOT / ".ci" / "run",
 ]
 ELF_MACHINE = {"amd64": 62, "arm64": 183}  # e_machine: EM_X86_64, EM_AARCH64
 
@@ -51,17 +54,23 @@ def dockerfile() -> Dockerfile:
 # ---- lint ----------------------------------------------------------------------------------------
 
 
-def test_dockerfile_passes_hadolint_with_no_finding(tmp_path: Path) -> None:
+# The images' Dockerfile and the containers suite's stand-ins'.
+DOCKERFILES = [DOCKERFILE, *sorted((REPO_ROOT / "tests" / "containers").rglob("Dockerfile"))]
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_dockerfile_passes_hadolint_with_no_finding(tmp_path: Path, path: Path) -> None:
     # A config of the developer's own (~/.config/hadolint.yaml, ./.hadolint.yaml) must not
     # silence a rule here: run from an empty directory with an empty home.
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
-    result = run([hadolint_binary(), "--no-color", "-f", "json", DOCKERFILE], env=env, cwd=tmp_path)
+    result = run([hadolint_binary(), "--no-color", "-f", "json", path], env=env, cwd=tmp_path)
     assert json.loads(result.stdout or "[]") == [], result.stdout
     assert result.returncode == 0, result.stderr
 
 
-def test_dockerfile_explains_every_hadolint_ignore() -> None:
-    lines = DOCKERFILE.read_text(encoding="utf-8").splitlines()
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_dockerfile_explains_every_hadolint_ignore(path: Path) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
     ignores = [i for i, line in enumerate(lines) if line.startswith("# hadolint ignore=")]
     for i in ignores:
         reason = lines[i - 1] if i else ""
@@ -75,7 +84,7 @@ def test_shell_scripts_pass_shellcheck() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
 def test_shell_scripts_are_executable_and_strict(script: Path) -> None:
     text = script.read_text(encoding="utf-8")
     assert text.startswith("#!/usr/bin/env bash\n")
@@ -102,8 +111,11 @@ def test_image_target_runs_the_handler_through_the_entry_script(
     [entry] = [
         c for c in dockerfile.instructions(target, "COPY") if c.args.endswith(f" {ENTRYPOINT}")
     ]
-    assert entry.args == f"docker/entrypoint.sh {ENTRYPOINT}"
-    assert entry.flags.get("chmod") == "0755"
+    assert entry.flags["from"] == "scripts"
+    # The scripts stage gives it its mode, whatever mode the checkout gave docker/entrypoint.sh.
+    [install] = [i.args for i in dockerfile.stage("scripts").instructions if i.keyword == "RUN"]
+    assert f"install -D -m 0755 docker/entrypoint.sh /out{ENTRYPOINT}" in install
+    assert entry.args == f"/out{ENTRYPOINT} {ENTRYPOINT}"
 
 
 @pytest.mark.parametrize(("target", "function"), TARGETS)
@@ -123,7 +135,7 @@ def test_image_task_root_comes_from_the_install_script_only(
     assert f"docker/install.sh deps {function} /var/task" in deps_run
     assert 'TARGET_ARCH="$TARGETARCH"' in deps_run
     [code_run] = [i.args for i in code.instructions if i.keyword == "RUN"]
-    assert code_run == f"docker/install.sh code {function} /var/task"
+    assert code_run == f"bash docker/install.sh code {function} /var/task"
 
 
 @pytest.mark.parametrize(("target", "function"), TARGETS)
@@ -131,30 +143,85 @@ def test_image_final_stages_run_nothing(dockerfile: Dockerfile, target: str, fun
     # Every RUN happens in the builder, on the build machine's platform: a cross-platform build
     # (--platform linux/arm64 on an amd64 machine) then needs no emulation.
     assert dockerfile.instructions(target, "RUN") == []
-    assert dockerfile.stage("builder").platform == "$BUILDPLATFORM"
+    # BuildKit's build platform; the classic builder sets no BUILDPLATFORM, and "linux" is its own.
+    assert dockerfile.stage("builder").platform == "${BUILDPLATFORM:-linux}"
+
+
+def test_dockerfile_builds_with_the_classic_builder_too() -> None:
+    # Docker Engine 20.10 builds with the classic builder by default, and its BuildKit's builtin
+    # frontend is old: nothing newer than both may appear (the containers suite builds with it).
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    assert not re.search(r"<<-?[\"']?[A-Z]", text), "heredocs need BuildKit"
+    allowed = {"FROM": {"platform"}, "COPY": {"from"}}
+    for stage in Dockerfile.read().stages:
+        # A global TARGETARCH is empty under 20.10's frontend and unset under the classic one.
+        assert "TARGETARCH" not in stage.base, stage.base
+        assert stage.platform in (None, "${BUILDPLATFORM:-linux}"), stage.platform
+        for instruction in stage.instructions:
+            # e.g. ADD --checksum, COPY --chmod/--link, RUN --mount: BuildKit only.
+            extra = set(instruction.flags) - allowed.get(instruction.keyword, set())
+            assert not extra, f"line {instruction.line}: {instruction.keyword} --{extra}"
 
 
 def test_image_emulator_is_the_pinned_release_asset_for_each_architecture(
     dockerfile: Dockerfile,
 ) -> None:
-    args = dockerfile.global_args
-    version = args["RIE_VERSION"]
-    assert re.fullmatch(r"v\d+\.\d+", version)
-    release = (
-        f"https://github.com/aws/aws-lambda-runtime-interface-emulator/releases/download/{version}/"
+    rie = dockerfile.stage("rie")
+    args = dict(i.args.partition("=")[::2] for i in rie.instructions if i.keyword == "ARG")
+    assert re.fullmatch(r"v\d+\.\d+", args["RIE_VERSION"])
+    assert args["RIE_RELEASES"] == (
+        "https://github.com/aws/aws-lambda-runtime-interface-emulator/releases/download"
     )
-    for arch, asset in (("amd64", "aws-lambda-rie"), ("arm64", "aws-lambda-rie-arm64")):
-        [add] = [i for i in dockerfile.stage(f"rie-{arch}").instructions if i.keyword == "ADD"]
-        url, dest = add.args.split()
-        assert url.replace("${RIE_VERSION}", version) == release + asset
-        assert dest == "/aws-lambda-rie"
-        assert add.flags["chmod"] == "0755"
-        checksum = add.flags["checksum"].replace(
-            f"${{RIE_SHA256_{arch.upper()}}}", args[f"RIE_SHA256_{arch.upper()}"]
-        )
-        assert re.fullmatch(r"sha256:[0-9a-f]{64}", checksum)
-    assert dockerfile.stage("rie").base == "rie-${TARGETARCH}"
-    assert "TARGETARCH" in args
+    assert "TARGETARCH" in args  # declared in the stage: BuildKit sets it there
+    [fetch] = [i.args for i in rie.instructions if i.keyword == "RUN"]
+    # The assets whose SHA-256 GitHub publishes (the bare `aws-lambda-rie` has another digest).
+    for arch, asset in (("AMD64", "aws-lambda-rie-x86_64"), ("ARM64", "aws-lambda-rie-arm64")):
+        assert re.fullmatch(r"[0-9a-f]{64}", args[f"RIE_SHA256_{arch}"])
+        assert f'asset={asset} && sha256="$RIE_SHA256_{arch}"' in fetch
+    assert 'python3 docker/download.py --sha256 "$sha256" --mode 0755' in fetch
+    assert '"$RIE_RELEASES/$RIE_VERSION/$asset" /out/aws-lambda-rie' in fetch
+    # The classic builder sets no TARGETARCH: the emulator is then the build machine's.
+    assert 'arch="${TARGETARCH:-$(uname -m)}"' in fetch
+
+
+def test_image_extractor_carries_the_rds_ca_bundle(dockerfile: Dockerfile) -> None:
+    certs = dockerfile.stage("extractor-certs")
+    [arg] = [i.args for i in certs.instructions if i.keyword == "ARG"]
+    assert arg == (
+        "RDS_CA_BUNDLE_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+    )
+    [fetch] = [i.args for i in certs.instructions if i.keyword == "RUN"]
+    assert fetch.startswith("python3 docker/download.py --pem --mode 0644")
+    assert fetch.endswith('"$RDS_CA_BUNDLE_URL" /var/task/certs/rds-global-bundle.pem')
+    copies = {
+        target: [c.args for c in dockerfile.instructions(target, "COPY") if "certs" in c.args]
+        for target, _ in TARGETS
+    }
+    bundle = ["/var/task/certs /var/task/certs"]
+    assert copies == {
+        "extractor": bundle,
+        "extractor-local": bundle,
+        "reporter": [],
+        "reporter-local": [],
+    }
+
+
+def test_image_report_target_is_the_reporter_plus_the_one_shot(dockerfile: Dockerfile) -> None:
+    assert dockerfile.chain("report")[-2].name == "reporter"
+    assert dockerfile.last("report", "ENTRYPOINT").json_args() == [
+        "python",
+        "/opt/cafe/report_once.py",
+    ]
+    assert dockerfile.last("report", "CMD").json_args() == []
+    assert dockerfile.env("report")["PYTHONPATH"] == "/var/task"  # the reporter's boto3
+    [script] = [c for c in dockerfile.stage("report").instructions if c.keyword == "COPY"]
+    assert (script.flags["from"], script.args) == (
+        "scripts",
+        "/out/opt/cafe/report_once.py /opt/cafe/report_once.py",
+    )
+    [install] = [i.args for i in dockerfile.stage("scripts").instructions if i.keyword == "RUN"]
+    assert "install -D -m 0644 docker/report_once.py /out/opt/cafe/report_once.py" in install
 
 
 @pytest.mark.parametrize(("target", "function"), TARGETS)
@@ -163,7 +230,7 @@ def test_image_only_local_targets_carry_the_emulator(
 ) -> None:
     emulator = [c for c in dockerfile.instructions(target, "COPY") if c.flags.get("from") == "rie"]
     if target.endswith("-local"):
-        assert [c.args for c in emulator] == ["/aws-lambda-rie /usr/local/bin/aws-lambda-rie"]
+        assert [c.args for c in emulator] == ["/out/aws-lambda-rie /usr/local/bin/aws-lambda-rie"]
         assert dockerfile.chain(target)[-2].name == function  # the production image, plus it
     else:
         assert emulator == []
@@ -183,10 +250,11 @@ def test_image_build_context_sends_only_what_the_build_copies(dockerfile: Docker
     sent = {path for path in [*listed, *probes] if in_context(path, rules)}
 
     sources = [
-        c.args.split()[0]
+        source
         for s in dockerfile.stages
         for c in s.instructions
         if c.keyword == "COPY" and "from" not in c.flags
+        for source in c.args.split()[:-1]
     ]
     for source in sources:
         if source.endswith("/"):
@@ -230,6 +298,32 @@ def test_image_task_root_holds_only_the_function_and_its_dependencies(function: 
         assert not names & {"boto3", "botocore", "s3transfer"}, "the extractor never calls AWS"
     else:
         assert {"boto3", "botocore"} <= names
+
+
+def test_image_code_is_readable_by_any_user_from_a_umask_077_checkout(tmp_path: Path) -> None:
+    # A checkout made under umask 077 has 0600 files and 0700 directories; Lambda runs the image
+    # as a user of its own, who must still read every module.
+    checkout = tmp_path / "checkout"
+    for name in (
+        "docker/install.sh",
+        *(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "extractor").rglob("*.py")),
+    ):
+        target = checkout / name
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target.write_bytes((REPO_ROOT / name).read_bytes())
+        target.chmod(0o600)
+    (checkout / "extractor" / "requirements.txt").write_text("")
+    result = run(
+        ["bash", checkout / "docker" / "install.sh", "code", "extractor", tmp_path / "task"],
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert result.returncode == 0, result.stderr
+    installed = list((tmp_path / "task" / "extractor").rglob("*"))
+    assert installed
+    for path in installed:
+        mode = path.stat().st_mode
+        wanted = 0o755 if path.is_dir() else 0o644
+        assert mode & 0o777 == wanted, f"{path}: {oct(mode & 0o777)}"
 
 
 @pytest.mark.parametrize("arch", ["amd64", "arm64"])
