@@ -3,8 +3,9 @@
 Run by the compose service `report` (`docker compose run --rm report [--date YYYY-MM-DD]`) with the
 reporter image's Python and boto3. It calls the reporter through its runtime interface emulator,
 then reads the published message back from the SQS queue subscribed to the topic and prints the
-report text that message carries. Exit status: 0 printed, 1 failed (one line on stderr saying
-why), 2 bad usage.
+report text that message carries; for a day sent already (the reporter keeps one delivery per
+day) it says so, with the first message id, and `--resend` sends it again. Exit status: 0
+printed, 1 failed (one line on stderr saying why), 2 bad usage.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     p.add_argument("--date", metavar="YYYY-MM-DD", help="report this day (default: today)")
     p.add_argument(
+        "--resend", action="store_true", help="send the day again even if it was sent already"
+    )
+    p.add_argument(
         "--reporter-url",
         default=env.get("REPORTER_URL", DEFAULT_REPORTER_URL),
         help="the reporter emulator's invoke URL (REPORTER_URL)",
@@ -66,16 +70,30 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     args = parser(env).parse_args(argv)
     deadline = time.monotonic() + args.timeout
-    event = {"reportDate": args.date} if args.date else {}
+    event: dict[str, Any] = {"reportDate": args.date} if args.date else {}
+    if args.resend:
+        event["resend"] = True
     try:
         wait_until_listening(args.reporter_url, deadline, args.timeout)
         summary = invoke(args.reporter_url, event, deadline, args.timeout)
+        if summary.get("delivery") == "already-sent":
+            print(already_sent(summary), end="")
+            return EXIT_OK
         envelope = delivered(args.queue, str(summary["messageId"]), deadline, args.timeout)
     except ReportFailed as exc:
         print(f"report: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(render(summary, envelope, args.queue), end="")
     return EXIT_OK
+
+
+def already_sent(summary: Mapping[str, Any]) -> str:
+    """What a run for a day sent already says: nothing new was published."""
+    return (
+        f"The report for {summary.get('reportDate')} was already sent, as SNS message "
+        f"{summary.get('messageId')} at {summary.get('sentAt')}: not sent again "
+        "(`docker compose run --rm report --resend` sends it again)\n"
+    )
 
 
 def wait_until_listening(url: str, deadline: float, timeout: float) -> None:

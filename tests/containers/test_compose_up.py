@@ -168,10 +168,29 @@ def test_compose_run_report_for_yesterday(stack: Stack) -> None:
     assert text == stack.expected_text(yesterday)
 
 
+def test_compose_run_report_again_says_already_sent_and_resend_sends_it(stack: Stack) -> None:
+    today = datetime.now(UTC).date()
+    first = docker("logs", stack.ok("ps", "--all", "--quiet", "report").split()[0]).stdout
+    first_id = first.split("SNS message ", 1)[1].split(",", 1)[0]
+
+    again = stack.compose("run", "--rm", "report")
+    assert again.returncode == 0, again.stderr
+    assert f"The report for {today} was already sent, as SNS message {first_id}" in again.stdout
+
+    resent = stack.compose("run", "--rm", "report", "--resend")
+    assert resent.returncode == 0, resent.stderr
+    head, _, text = resent.stdout.partition("\n\n")
+    assert head.startswith("Delivered to sales-report-inbox: SNS message ")
+    assert first_id not in head
+    assert text == stack.expected_text(today)
+
+
 def test_compose_run_report_with_the_database_stopped_fails_with_the_reason(stack: Stack) -> None:
+    # A day not sent yet: a day sent already is answered without asking the database.
+    day = (datetime.now(UTC).date() - timedelta(days=2)).isoformat()
     stack.ok("stop", "db")
     try:
-        result = stack.compose("run", "--rm", "--no-deps", "report")
+        result = stack.compose("run", "--rm", "--no-deps", "report", "--date", day)
     finally:
         stack.ok("start", "db")
     assert result.returncode == 1, result.stdout + result.stderr

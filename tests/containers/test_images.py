@@ -23,7 +23,7 @@ from support.aws import Inbox
 from support.database import Server, extractor_event, reader_user
 from support.engine import docker, docker_client, docker_env
 from support.runtime_api import LambdaProcess
-from support.ssm import db_parameters, reporter_env
+from support.ssm import db_parameters, put_db_parameters, reporter_env
 from support.standins import PythonBase
 
 # What the harness sets for the runtime and the container must get (not PATH, not the task
@@ -103,7 +103,12 @@ def test_production_extractor_answers_one_invocation(
     today = datetime.now(UTC).date()
     with reader_user(server, cafe_db) as (user, password):
         event = extractor_event(server, cafe_db, today, dbUser=user, dbPassword=password)
-        invocation = extractor.invoke(event)
+        # The image carries a CA bundle, so by default it insists on a verified certificate;
+        # the test server has no TLS at all.
+        refused = extractor.invoke(event)
+        invocation = extractor.invoke({**event, "dbSslMode": "PREFERRED"})
+    assert refused.payload["errorType"] == "DatabaseTlsError", refused.payload
+    assert "does not offer TLS, and dbSslMode VERIFY_IDENTITY" in refused.payload["errorMessage"]
     assert invocation.function_error is None, invocation.payload
     assert invocation.payload["statusCode"] == 200
     assert invocation.payload["reportDate"] == today.isoformat()
@@ -122,6 +127,8 @@ def test_production_reporter_publishes_once(
         db_parameters(moto_endpoint, server, cafe_db, user, password) as prefix,
         Inbox.create(moto_endpoint) as inbox,
     ):
+        # The test server has no TLS: say so, as the local stack's hook does for its MySQL.
+        put_db_parameters(moto_endpoint, prefix, {"dbSslMode": "PREFERRED"})
         env = reporter_env(moto_endpoint, extractor.endpoint_url, prefix, inbox.topic_arn)
         with in_container(images.tags["reporter"], "reporter", env) as reporter:
             reporter.wait_ready(timeout=60)

@@ -138,6 +138,8 @@ def test_compose_reporter_is_configured_only_through_its_environment(
         "topicARN": "arn:aws:sns:us-east-1:000000000000:SalesReportTopic",
         "AWS_ENDPOINT_URL_SNS": "http://localstack:4566",
         "AWS_ENDPOINT_URL_SSM": "http://localstack:4566",
+        "AWS_ENDPOINT_URL_DYNAMODB": "http://localstack:4566",
+        "DELIVERY_TABLE": "cafe-sales-report-deliveries",
         "AWS_ENDPOINT_URL_LAMBDA": "http://extractor:8080",
         "EXTRACTOR_FUNCTION_NAME": "function",
         "REPORT_TIMEZONE": "UTC",
@@ -162,6 +164,12 @@ def test_compose_names_match_what_the_localstack_hook_creates(config: dict[str, 
     assert topic.rsplit(":", 1)[1] == hook_default("CAFE_TOPIC_NAME")
     assert services["report"]["environment"]["INBOX_QUEUE_NAME"] == hook_default("CAFE_INBOX_QUEUE")
     assert hook_default("CAFE_SSM_PREFIX") == "/cafe"  # the reporter's default SSM_PREFIX
+    table = services["reporter"]["environment"]["DELIVERY_TABLE"]
+    assert table == hook_default("CAFE_DELIVERY_TABLE")
+    assert services["localstack"]["environment"]["CAFE_DELIVERY_TABLE"] == table
+    assert "dynamodb" in services["localstack"]["environment"]["SERVICES"].split(",")
+    # The local MySQL's certificate is self-signed: not verified, by an explicit setting.
+    assert services["localstack"]["environment"]["CAFE_DB_SSL_MODE"] == "PREFERRED"
     # The hook's settings are the database's, as the extractor reaches it (by service name).
     db, hook = services["db"]["environment"], services["localstack"]["environment"]
     assert hook["CAFE_DB_HOST"] == "db"

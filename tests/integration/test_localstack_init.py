@@ -22,7 +22,7 @@ from support.tools import REPO_ROOT, aws_cli, run
 
 HOOKS = REPO_ROOT / "docker" / "localstack" / "ready.d"
 HOOK = HOOKS / "01-cafe.sh"
-PARAMETERS = ("dbUrl", "dbName", "dbUser", "dbPassword")
+PARAMETERS = ("dbUrl", "dbName", "dbUser", "dbPassword", "dbSslMode")
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Hooked:
     queue: str
     prefix: str
     email: str
+    table: str
     rerun_output: str = ""
 
     def topic_arn(self, sns: Any) -> str:
@@ -60,7 +61,11 @@ def hooked(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """The hook run twice, the second time with a changed password (an edited .env)."""
     suffix = uuid.uuid4().hex[:10]
     names = Hooked(
-        f"SalesReportTopic-{suffix}", f"inbox-{suffix}", f"/cafe-{suffix}", f"o-{suffix}@cafe.test"
+        f"SalesReportTopic-{suffix}",
+        f"inbox-{suffix}",
+        f"/cafe-{suffix}",
+        f"o-{suffix}@cafe.test",
+        f"deliveries-{suffix}",
     )
     settings = {
         "CAFE_DB_HOST": "db",
@@ -70,6 +75,7 @@ def hooked(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "CAFE_TOPIC_NAME": names.topic,
         "CAFE_INBOX_QUEUE": names.queue,
         "CAFE_SSM_PREFIX": names.prefix,
+        "CAFE_DELIVERY_TABLE": names.table,
     }
     bin_dir = tmp_path_factory.mktemp("bin")
     sns, sqs, ssm = (aws_client(s, moto_endpoint) for s in ("sns", "sqs", "ssm"))
@@ -86,6 +92,9 @@ def hooked(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         for url in sqs.list_queues(QueueNamePrefix=names.queue).get("QueueUrls", []):
             sqs.delete_queue(QueueUrl=url)
         ssm.delete_parameters(Names=[f"{names.prefix}/{key}" for key in PARAMETERS])
+        dynamodb = aws_client("dynamodb", moto_endpoint)
+        if names.table in dynamodb.list_tables()["TableNames"]:
+            dynamodb.delete_table(TableName=names.table)
 
 
 def queue_attributes(moto_endpoint: str, hooked: Hooked) -> dict[str, str]:
@@ -104,7 +113,20 @@ def test_localstack_hook_stores_the_database_parameters(moto_endpoint: str, hook
         "dbName": ("String", "cafe"),
         "dbUser": ("String", "cafe"),
         "dbPassword": ("SecureString", "second"),  # the re-run updated it
+        "dbSslMode": ("String", "PREFERRED"),  # the local MySQL's certificate is self-signed
     }
+
+
+def test_localstack_hook_creates_the_delivery_table_once(
+    moto_endpoint: str, hooked: Hooked
+) -> None:
+    dynamodb = aws_client("dynamodb", moto_endpoint)
+    table = dynamodb.describe_table(TableName=hooked.table)["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    ttl = dynamodb.describe_time_to_live(TableName=hooked.table)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expiration")
+    assert f"DELIVERY_TABLE={hooked.table}" in hooked.rerun_output
 
 
 def test_localstack_hook_subscribes_the_email_and_the_inbox_once(

@@ -123,6 +123,24 @@ def test_report_once_prints_the_report_as_delivered_and_can_run_again(stack: Sta
     assert stack.inbox.messages(wait=0.5) == []
 
 
+def test_report_once_twice_for_a_day_says_already_sent_and_resend_sends_it(stack: Stack) -> None:
+    with stack.reporter() as reporter:
+        url = reporter.endpoint_url + INVOKE_PATH
+        first = stack.report_once(url)
+        again = stack.report_once(url)
+        resent = stack.report_once(url, "--resend")
+
+    assert first.returncode == 0, first.stderr
+    first_id = re.search(r"SNS message (\S+),", first.stdout)[1]  # type: ignore[index]
+    assert again.returncode == 0, again.stderr
+    assert "was already sent, as SNS message " + first_id in again.stdout
+    assert "--resend" in again.stdout
+    assert resent.returncode == 0, resent.stderr
+    resent_id = re.search(r"SNS message (\S+),", resent.stdout)[1]  # type: ignore[index]
+    assert resent_id != first_id
+    assert resent.stdout.partition("\n\n")[2] == first.stdout.partition("\n\n")[2]
+
+
 @pytest.mark.parametrize("function_error_header", [False, True], ids=["emulator", "lambda"])
 def test_report_once_fails_with_the_reporters_error(
     stack: Stack, function_error_header: bool
