@@ -213,4 +213,11 @@ def import_probes(rt: Runtimes) -> list[Probe]:
                          f"import reporter.handler after boto3 (what we add) [{name}]",
                          "import reporter.handler", runtime, pre="import boto3"),
         ]  # fmt: skip
+        if (runtime.cwd / "reporter" / "delivery.py").exists():  # issue 8's modules
+            probes.append(
+                import_probe(f"delivery_over_boto3@{name}",
+                             f"import reporter.delivery (and deadline) after boto3 [{name}]",
+                             "import reporter.delivery", runtime,
+                             pre="import boto3\nimport reporter.errors")
+            )  # fmt: skip
     return probes

@@ -141,9 +141,19 @@ def _process(handler: str, runtime: Runtime, **kwargs: Any) -> LambdaProcess:
 
 
 def run_tree(
-    s: Stack, extractor_rt: Runtime, reporter_rt: Runtime, day: date, *, times: int
+    s: Stack,
+    extractor_rt: Runtime,
+    reporter_rt: Runtime,
+    day: date,
+    *,
+    times: int,
+    duplicates: int = 0,
 ) -> dict[str, Any]:
-    """One fresh extractor + reporter pair: the reporter's init, cold and warm invocations."""
+    """One fresh extractor + reporter pair: the reporter's init, cold and warm invocations.
+
+    Then, if the reporter keeps a delivery record, `duplicates` more invocations for the same
+    day with the record left in place: each is answered "already-sent" from the record.
+    """
     event = {"reportDate": day.isoformat()}
     with _process(EXTRACTOR, extractor_rt) as extractor:
         extractor.wait_ready(timeout=30)
@@ -172,8 +182,19 @@ def run_tree(
                 "reporter": child_peak_rss_kib(REPORTER),
                 "extractor": child_peak_rss_kib(EXTRACTOR),
             }
+            dup_walls, dup_payloads = [], []
+            if "delivery" in payloads[-1]:  # a reporter without one would just send again
+                for _ in range(duplicates):
+                    started = time.perf_counter()
+                    invocation = rep.invoke(event)
+                    dup_walls.append((time.perf_counter() - started) * 1000)
+                    if invocation.function_error:
+                        raise RuntimeError(f"reporter failed: {invocation.payload}")
+                    dup_payloads.append(invocation.payload)
             reporter_steps = _steps_by_invocation(rep.output())
         extractor_steps = _steps_by_invocation(extractor.output())
+    full_steps = reporter_steps[: times + 1]
+    dup_steps = reporter_steps[times + 1 :]
     return {
         "init_ms": init_ms,
         "cold_invoke_ms": walls[0],
@@ -181,19 +202,28 @@ def run_tree(
             "median_ms": statistics.median(walls[1:]) if times else None,
             "samples_ms": walls[1:],
         },
-        "cold_steps_ms": {**reporter_steps[0], **extractor_steps[0]},
+        "cold_steps_ms": {**full_steps[0], **extractor_steps[0]},
         "warm_steps_ms": {
-            **_median_steps(reporter_steps[1:]),
+            **_median_steps(full_steps[1:]),
             **_median_steps(extractor_steps[1:]),
+        },
+        "duplicate": {
+            "median_ms": statistics.median(dup_walls) if dup_walls else None,
+            "samples_ms": dup_walls,
+            "steps_ms": _median_steps(dup_steps) if dup_steps else {},
         },
         "rss_kib_after_first": rss_first,
         "rss_kib_after_all": rss_end,
         "payloads": payloads,
+        "duplicate_payloads": dup_payloads,
     }
 
 
-def check_published(s: Stack, gen: Generated, payloads: list[dict]) -> dict[str, bool]:
-    """Every invocation published once; the report's items are the generator's tallies."""
+def check_published(
+    s: Stack, gen: Generated, payloads: list[dict], duplicates: list[dict] | None = None
+) -> dict[str, bool]:
+    """Every full invocation published once, no duplicate did (each answered "already-sent"
+    with the last full one's message id); the report's items are the generator's tallies."""
     envelopes = s.inbox.messages(wait=2)
     while len(envelopes) < len(payloads):
         more = s.inbox.messages(wait=1)
@@ -211,10 +241,17 @@ def check_published(s: Stack, gen: Generated, payloads: list[dict]) -> dict[str,
         == [(r["product_id"], r["quantity"], r["revenue"]) for r in expected]
         for doc in documents
     ]
-    return {
+    checks = {
         "one message per invocation": len(envelopes) == len(payloads),
         "published report = generator's tallies": bool(good) and all(good),
     }
+    if duplicates:
+        first_id = payloads[-1].get("messageId")
+        checks["duplicates answered already-sent with the first message id"] = all(
+            d.get("delivery") == "already-sent" and d.get("messageId") == first_id
+            for d in duplicates
+        )
+    return checks
 
 
 def big_day(gen: Generated) -> date:
