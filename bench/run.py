@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import platform
 import shutil
 import subprocess
@@ -25,15 +26,24 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import OUT_DIR, REPO_ROOT, coldstart, e2e, query
+from bench import OUT_DIR, REPO_ROOT, coldstart, e2e, idempotency, query
 from bench.coldstart import Runtimes
 from bench.generate import Spec, bench_database
-from bench.images import dev_runtime, task_dir, task_runtime
+from bench.images import (
+    POWERTOOLS_REPORTER,
+    Runtime,
+    dev_runtime,
+    powertools_requirement,
+    task_dir,
+    task_runtime,
+    tree_bytes,
+)
 from bench.stats import CpuMeter
 from bench.trees import DEFAULT_BASELINE_REF, git_tree, python_env, sales_query
+from support.aws import CREDENTIALS, Inbox, moto_server
 from support.database import Server, extractor_event
 
-SECTIONS = ("query", "extractor", "coldstart", "memory", "format", "e2e")
+SECTIONS = ("query", "extractor", "coldstart", "memory", "format", "e2e", "idempotency")
 BYTES_PER_ITEM = 200  # table + indexes (~90) + the load chunk files, with room to spare
 MB = 1024
 
@@ -153,6 +163,7 @@ class Runner:
         if unknown:
             raise SystemExit(f"unknown section(s) {', '.join(sorted(unknown))}: use {SECTIONS}")
         self._runtimes: Runtimes | None = None
+        self._powertools: Runtime | None = None
 
     @property
     def runtimes(self) -> Runtimes:
@@ -160,6 +171,20 @@ class Runner:
         if self._runtimes is None:
             self._runtimes = self._build_runtimes()
         return self._runtimes
+
+    @property
+    def powertools_runtime(self) -> Runtime:
+        """The reporter now, with Powertools installed beside it (its pin in requirements-dev)."""
+        if self._powertools is None:
+            if self.opts.env == "dev":
+                self._powertools = dev_runtime("dev venv [now + Powertools]", REPO_ROOT)
+            else:
+                path = task_dir(
+                    "reporter-powertools", POWERTOOLS_REPORTER, REPO_ROOT, compiled=True,
+                    log=self.log,
+                )  # fmt: skip
+                self._powertools = task_runtime("reporter /var/task [now + Powertools]", path)
+        return self._powertools
 
     def _build_runtimes(self) -> Runtimes:
         if self.opts.env == "dev":
@@ -196,6 +221,9 @@ class Runner:
         if "format" in self.sections:
             with self.metered("format"):
                 self.format_section()
+        if "idempotency" in self.sections:
+            with self.metered("idempotency"):
+                self.idempotency_section()
         for index, items in enumerate(sizes):
             need = items * BYTES_PER_ITEM
             free = shutil.disk_usage(OUT_DIR.parent).free
@@ -661,6 +689,77 @@ class Runner:
             "never an SNS size error", payload["bytes"] <= e2e.SNS_LIMIT,
         )  # fmt: skip
 
+    def idempotency_section(self) -> None:
+        """Powertools' idempotency utility vs reporter/delivery.py: cold, warm, image size."""
+        self.log("idempotency: ours vs Powertools, fresh interpreters")
+        ours, powertools = self.runtimes.reporter["now"], self.powertools_runtime
+        cold = coldstart.run_probes(
+            idempotency.cold_probes(ours, powertools),
+            self.opts.process_repeat,
+            warmup=self.opts.warmup,
+        )
+        self.log("idempotency: ours vs Powertools, warm, against moto's server")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        with moto_server() as moto, Inbox.create(moto) as inbox:
+            args = ["idempotency", "--table", inbox.delivery_table]
+            args += ["--topic-arn", inbox.topic_arn, "--repeat", str(self.opts.repeat * 2)]
+            env = {**CREDENTIALS, "AWS_ENDPOINT_URL_DYNAMODB": moto}
+            warm = run_probe_module(args, REPO_ROOT, env=env)
+        pin = powertools_requirement()
+        details: dict[str, Any] = {"pin": pin, "cold": cold, "warm": warm}
+        if self.opts.env == "image":
+            details["task_bytes"] = {
+                "reporter": tree_bytes(ours.cwd),
+                "reporter + Powertools": tree_bytes(powertools.cwd),
+            }
+        self.results.details["idempotency"] = details
+        pt = pin.replace("aws-lambda-powertools==", "Powertools ")
+
+        def add(figure: str, value: float, baseline: str, base: float, unit: str = "ms") -> None:
+            self.results.add("idempotency", figure, "-", value, unit, baseline, base)
+
+        for field_name, what in (("import_ms", ""), ("import_cpu_ms", " (CPU time)")):
+            add(f"import reporter.delivery after boto3{what}", cold["idem_ours"][field_name],
+                f"{pt} idempotency after boto3", cold["idem_powertools"][field_name])  # fmt: skip
+        add(
+            f"{pt} idempotency imported after reporter.handler (what adopting it adds)",
+            cold["idem_powertools_over_reporter"]["import_ms"],
+            "import boto3 (the floor both stand on)", cold["idem_boto3"]["import_ms"],
+        )  # fmt: skip
+        add("peak RSS: boto3 + reporter.delivery", cold["idem_ours"]["rss_kib"] / MB,
+            f"boto3 + {pt} idempotency", cold["idem_powertools"]["rss_kib"] / MB,
+            "MiB")  # fmt: skip
+        o, p = warm["ours"], warm["powertools"]
+        for field_name, what in (("median_ms", ""), ("cpu_median_ms", ", client CPU time")):
+            add(f"warm, first delivery of a day: ours, check + claim + record (3 requests){what}",
+                o[f"first_{field_name}"],
+                f"{pt}: in-progress PutItem + completion UpdateItem (2 requests)",
+                p[f"first_{field_name}"])  # fmt: skip
+            add(f"warm, duplicate: ours, one consistent GetItem{what}",
+                o[f"duplicate_{field_name}"],
+                f"{pt}: conditional PutItem fails, stored result returned",
+                p[f"duplicate_{field_name}"])  # fmt: skip
+        if "task_bytes" in details:
+            sizes = details["task_bytes"]
+            add("reporter's /var/task now (with .pyc)", sizes["reporter"] / 2**20,
+                f"the same with {pt}", sizes["reporter + Powertools"] / 2**20, "MiB")  # fmt: skip
+        expected = {
+            "ours: first delivery = GetItem, UpdateItem, UpdateItem":
+                o["first_requests"] == [list(idempotency.OURS_FIRST)],
+            "ours: duplicate = GetItem":
+                o["duplicate_requests"] == [list(idempotency.OURS_DUPLICATE)],
+            "Powertools: first delivery = PutItem, UpdateItem":
+                p["first_requests"] == [list(idempotency.POWERTOOLS_FIRST)],
+            "Powertools: duplicate = PutItem":
+                p["duplicate_requests"] == [list(idempotency.POWERTOOLS_DUPLICATE)],
+            "ours: a duplicate returns the first message id": o["duplicate_returned_first_id"],
+            "Powertools: a duplicate returns the first message id":
+                p["duplicate_returned_first_id"],
+            "Powertools: a run overlapping one in progress fails (AlreadyInProgress)":
+                warm["powertools_overlap"] == "IdempotencyAlreadyInProgressError",
+        }  # fmt: skip
+        self.results.check("idempotency", expected)
+
 
 # Output ---------------------------------------------------------------------------------------
 
@@ -684,6 +783,24 @@ def table(results: Results) -> str:
             f"| {row.baseline} | {_fmt(row.baseline_value, row.unit) if row.baseline else ''} "
             f"| {row.ratio if row.baseline else ''} | {row.target} | {met} |"
         )
+    return "\n".join(lines)
+
+
+def idempotency_table(results: Results) -> str:
+    """Each DynamoDB request of ours and Powertools' paths, median ms (moto, over HTTP)."""
+    warm = results.details.get("idempotency", {}).get("warm")
+    if not warm:
+        return ""
+    lines = ["| path | requests, median ms each | whole, median ms | client CPU, ms |",
+             "|---|---|---|---|"]  # fmt: skip
+    for name in ("ours", "powertools"):
+        for kind in ("first", "duplicate"):
+            measured = warm[name]
+            each = ", ".join(f"{op} {_fmt(ms)}" for op, ms in measured[f"{kind}_request_ms"])
+            lines.append(
+                f"| {name}, {kind} | {each} | {_fmt(measured[f'{kind}_median_ms'])} "
+                f"| {_fmt(measured[f'{kind}_cpu_median_ms'])} |"
+            )
     return "\n".join(lines)
 
 
@@ -792,7 +909,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"rows": [r.__dict__ for r in results.rows], "checks": results.checks,
                     "details": results.details}, indent=1, default=str)
     )  # fmt: skip
-    parts = (table(results), step_table(results), load_table(results))
+    parts = (table(results), step_table(results), idempotency_table(results), load_table(results))
     text = "\n\n".join(part for part in parts if part) + "\n"
     (opts.out / "results.md").write_text(text)
     print(text)

@@ -39,6 +39,7 @@ SECTIONS = {
     "memory",
     "format",
     "e2e",
+    "idempotency",
 }
 
 
@@ -105,6 +106,9 @@ def test_bench_smoke_run_passes_every_check_it_makes(smoke: SmokeRun) -> None:
     assert "e2e 10^4 now: published report = generator's tallies" in checks
     assert "e2e 10^4 now: duplicates answered already-sent with the first message id" in checks
     assert "e2e guard now: published, under 256 KiB" in checks
+    # Powertools' idempotency utility and our delivery record made the calls each should.
+    assert "idempotency: ours: first delivery = GetItem, UpdateItem, UpdateItem" in checks
+    assert "idempotency: Powertools: a duplicate returns the first message id" in checks
     assert f"{len(checks)} checks passed, 0 failed" in smoke.stdout
 
 
