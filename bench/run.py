@@ -423,8 +423,8 @@ class Runner:
                 return
             field_name = kw.pop("field", "import_ms")
             self.results.add(
-                "cold start", figure, kw.pop("size", "-"), ms(key, field_name), "ms",
-                baseline, ms(base_key, field_name), **kw,
+                "cold start", figure, kw.pop("size", "-"), ms(key, field_name),
+                kw.pop("unit", "ms"), baseline, ms(base_key, field_name), **kw,
             )  # fmt: skip
 
         lab, ours = ms("lab_extractor"), ms("extractor@now")
@@ -495,6 +495,23 @@ class Runner:
             "delivery_over_boto3@now",
             "what the whole reporter adds on top of boto3",
             "reporter_over_boto3@now",
+        )
+        add(
+            "the DynamoDB client, created after the reporter's other three",
+            "client_dynamodb",
+            "the SNS client, after SSM's and Lambda's (the last one before issue 8)",
+            "client_sns",
+        )
+        for probe in ("client_dynamodb", "client_sns"):
+            if probe in measured:
+                measured[probe]["rss_mib"] = measured[probe]["rss_kib"] / MB
+        add(
+            "peak RSS, reporter imported with its 4 clients (SSM, Lambda, SNS, DynamoDB)",
+            "client_dynamodb",
+            "with 3 (SSM, Lambda, SNS)",
+            "client_sns",
+            field="rss_mib",
+            unit="MiB",
         )
         add(
             "extractor import, no .pyc in /var/task",
