@@ -832,29 +832,32 @@ def step_table(results: Results) -> str:
     """The end-to-end steps (medians, ms) per tree, and the extractor's warm profile."""
     lines: list[str] = []
     for label, e2e_details in results.details.get("e2e", {}).items():
-        trees = list(e2e_details)
-        columns = [
-            (t, e2e_details[t]["warm_steps_ms"], e2e_details[t]["warm_invoke"]) for t in trees
-        ]
-        columns += [
-            (
-                f"{t}, duplicate",
-                e2e_details[t]["duplicate"]["steps_ms"],
-                e2e_details[t]["duplicate"],
+        # (column, its steps, the whole invocation's median ms, the reporter's init ms)
+        columns: list[tuple[str, dict[str, float], float | None, float | None]] = []
+        for tree, found in e2e_details.items():
+            columns.append((tree, found["warm_steps_ms"], found["warm_invoke"]["median_ms"], None))
+        for tree, found in e2e_details.items():
+            columns.append(
+                (f"{tree}, cold", found["cold_steps_ms"], found["cold_invoke_ms"], found["init_ms"])
             )
-            for t in trees
-            if e2e_details[t]["duplicate"]["median_ms"] is not None
-        ]
-        names = sorted({step for _, steps, _ in columns for step in steps})
+        for tree, found in e2e_details.items():
+            if found["duplicate"]["median_ms"] is not None:
+                duplicate = found["duplicate"]
+                columns.append(
+                    (f"{tree}, duplicate", duplicate["steps_ms"], duplicate["median_ms"], None)
+                )
+        names = sorted({step for _, steps, _, _ in columns for step in steps})
         lines += [
-            f"| step at {label} (warm, median ms) | " + " | ".join(c[0] for c in columns) + " |",
+            f"| step at {label} (median ms) | " + " | ".join(c[0] for c in columns) + " |",
             "|---|" + "---|" * len(columns),
         ]
         for step in names:
-            cells = [_fmt(steps.get(step)) if step in steps else "" for _, steps, _ in columns]
+            cells = [_fmt(steps[step]) if step in steps else "" for _, steps, _, _ in columns]
             lines.append(f"| {step} | " + " | ".join(cells) + " |")
-        cells = [_fmt(whole["median_ms"]) for _, _, whole in columns]
+        cells = [_fmt(whole) for _, _, whole, _ in columns]
         lines.append("| whole invocation, as the caller saw it | " + " | ".join(cells) + " |")
+        cells = [_fmt(init) if init is not None else "" for _, _, _, init in columns]
+        lines.append("| init: process start to first poll | " + " | ".join(cells) + " |")
         lines.append("")
     warm = results.details.get("extractor_warm", {})
     if warm:
