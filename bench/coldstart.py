@@ -213,4 +213,33 @@ def import_probes(rt: Runtimes) -> list[Probe]:
                          f"import reporter.handler after boto3 (what we add) [{name}]",
                          "import reporter.handler", runtime, pre="import boto3"),
         ]  # fmt: skip
+        if (runtime.cwd / "reporter" / "delivery.py").exists():  # issue 8's modules
+            probes.append(
+                import_probe(f"delivery_over_boto3@{name}",
+                             f"import reporter.delivery (and deadline) after boto3 [{name}]",
+                             "import reporter.delivery", runtime,
+                             pre="import boto3\nimport reporter.errors")
+            )  # fmt: skip
+    # The delivery record's other cold cost: a fourth boto3 client. Each probe creates the
+    # reporter's clients in its order and times the last: DynamoDB after SSM, Lambda and SNS,
+    # and, for comparison, SNS after SSM and Lambda (the last client before issue 8).
+    probes += [
+        import_probe("client_dynamodb", "reporter's DynamoDB client, after its other three",
+                     "aws.client('dynamodb')", rep_now,
+                     pre=_CLIENTS_FIRST.format(services="'ssm', 'lambda', 'sns'")),
+        import_probe("client_sns", "reporter's SNS client, after SSM and Lambda",
+                     "aws.client('sns')", rep_now,
+                     pre=_CLIENTS_FIRST.format(services="'ssm', 'lambda'")),
+    ]  # fmt: skip
     return probes
+
+
+# Untimed: the reporter imported and `services`' clients created, as a cold start does first.
+_CLIENTS_FIRST = """\
+import os
+os.environ.setdefault('AWS_DEFAULT_REGION', 'us-east-1')
+from reporter import aws
+import reporter.handler
+for _service in ({services},):
+    aws.client(_service)
+"""

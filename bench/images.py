@@ -26,6 +26,7 @@ from bench.trees import PACKAGES, python_env
 
 TASKS = OUT_DIR / "tasks"
 RUNTIME_REQUIREMENTS = REPO_ROOT / "docker" / "requirements-runtime.txt"
+POWERTOOLS_REPORTER = "reporter-powertools"  # the reporter's /var/task plus Powertools
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,23 @@ def _requirements(function: str) -> list[Path]:
         lab.parent.mkdir(parents=True, exist_ok=True)
         lab.write_text(f"PyMySQL=={version.group(1) if version else '1.2.4'}\n")
         return [REPO_ROOT / "reporter" / "requirements.txt", lab]
+    if function == POWERTOOLS_REPORTER:
+        # The reporter's image as it would be with Powertools' idempotency utility: its pin
+        # comes from requirements-dev.txt (a bench dependency only, never in the images).
+        extra = TASKS / "powertools-requirements.txt"
+        extra.parent.mkdir(parents=True, exist_ok=True)
+        extra.write_text(powertools_requirement() + "\n")
+        return [REPO_ROOT / "reporter" / "requirements.txt", RUNTIME_REQUIREMENTS, extra]
     return [REPO_ROOT / function / "requirements.txt", RUNTIME_REQUIREMENTS]
+
+
+def powertools_requirement() -> str:
+    """The pinned `aws-lambda-powertools==X` line of requirements-dev.txt."""
+    pins = (REPO_ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+    found = re.search(r"(?im)^aws-lambda-powertools==[\w.]+", pins)
+    if found is None:
+        raise RuntimeError("requirements-dev.txt pins no aws-lambda-powertools (make venv)")
+    return found.group(0)
 
 
 def deps_dir(function: str, *, log=print) -> Path:
@@ -96,16 +113,26 @@ def deps_dir(function: str, *, log=print) -> Path:
 
 
 def task_dir(name: str, function: str, code: Path | None, *, compiled: bool, log=print) -> Path:
-    """/var/task for `function` (its dependencies, hard-linked) with `code`'s package in it."""
+    """/var/task for `function` (its dependencies, hard-linked) with `code`'s package in it.
+
+    `function` is extractor, reporter, lab (both packages, the lab's dependencies) or
+    POWERTOOLS_REPORTER (the reporter with Powertools installed beside it).
+    """
     deps = deps_dir(function, log=log)
     dest = TASKS / name
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(deps, dest, copy_function=os.link, ignore=shutil.ignore_patterns(".complete"))
     if code is not None:
-        for package in PACKAGES if function == "lab" else (function,):
+        packages = {"lab": PACKAGES, POWERTOOLS_REPORTER: ("reporter",)}.get(function, (function,))
+        for package in packages:
             shutil.copytree(
                 code / package, dest / package, ignore=shutil.ignore_patterns("__pycache__")
             )
     if compiled:  # what `python -m compileall /var/task` in the image build would leave
         compileall.compile_dir(dest, quiet=2, workers=0)
     return dest
+
+
+def tree_bytes(path: Path) -> int:
+    """The bytes of every file under `path` (its .pyc included): what it adds to an image."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())

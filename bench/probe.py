@@ -168,8 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     warm.add_argument("--profiled", type=int, default=30)
     connect = sub.add_parser("connect", help="the event JSON comes on stdin")
     connect.add_argument("--repeat", type=int, default=30)
+    idem = sub.add_parser(
+        "idempotency", help="ours vs Powertools (bench/idempotency.py); AWS_ENDPOINT_URL_DYNAMODB"
+    )
+    idem.add_argument("--table", required=True)
+    idem.add_argument("--topic-arn", required=True)
+    idem.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args(argv)
-    if args.what == "format":
+    if args.what == "idempotency":
+        from bench.idempotency import measure
+
+        result = measure(args.table, args.topic_arn, args.repeat)
+    elif args.what == "format":
         products = [int(float(x)) for x in args.products.split(",")]
         result = probe_format(products, args.repeat)
     elif args.what == "connect":

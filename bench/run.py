@@ -1,7 +1,8 @@
-"""`python -m bench`: every benchmark of issue 5, one table, each figure next to its baseline.
+"""`python -m bench`: issues 5 and 8's benchmarks in one table, each figure next to its baseline.
 
     .venv/bin/python -m bench                       # 10^4, 10^5, 10^6, 10^7 order items
     .venv/bin/python -m bench --sizes 1e4 --quick   # a one-minute run
+    .venv/bin/python -m bench --sizes 1e4,1e6 --sections e2e,coldstart,idempotency
 
 Databases are created as cafe_bench_<items>_<hex> on the server named by TEST_DB_HOST/PORT/
 USER/PASSWORD (default root@127.0.0.1:3306) and dropped afterwards (unless --keep). Only session
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import platform
 import shutil
 import subprocess
@@ -25,15 +27,24 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import OUT_DIR, REPO_ROOT, coldstart, e2e, query
+from bench import OUT_DIR, REPO_ROOT, coldstart, e2e, idempotency, query
 from bench.coldstart import Runtimes
 from bench.generate import Spec, bench_database
-from bench.images import dev_runtime, task_dir, task_runtime
+from bench.images import (
+    POWERTOOLS_REPORTER,
+    Runtime,
+    dev_runtime,
+    powertools_requirement,
+    task_dir,
+    task_runtime,
+    tree_bytes,
+)
 from bench.stats import CpuMeter
 from bench.trees import DEFAULT_BASELINE_REF, git_tree, python_env, sales_query
+from support.aws import CREDENTIALS, Inbox, moto_server
 from support.database import Server, extractor_event
 
-SECTIONS = ("query", "extractor", "coldstart", "memory", "format", "e2e")
+SECTIONS = ("query", "extractor", "coldstart", "memory", "format", "e2e", "idempotency")
 BYTES_PER_ITEM = 200  # table + indexes (~90) + the load chunk files, with room to spare
 MB = 1024
 
@@ -116,12 +127,14 @@ def server_version(server: Server) -> str:
     return f"{version} (innodb_buffer_pool_size {int(pool) // 1024 // 1024} MiB)"
 
 
-def run_probe_module(args: list[str], cwd: Path, stdin: str | None = None) -> dict[str, Any]:
-    """`python -m bench.probe ...` with `cwd`'s functions first on the path."""
+def run_probe_module(
+    args: list[str], cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """`python -m bench.probe ...` with `cwd`'s functions first on the path (and `env` set)."""
     completed = subprocess.run(
         [sys.executable, "-m", "bench.probe", *args],
         cwd=cwd,
-        env=python_env(pythonpath=REPO_ROOT),
+        env={**python_env(pythonpath=REPO_ROOT), **(env or {})},
         input=stdin,
         capture_output=True,
         text=True,
@@ -147,7 +160,11 @@ class Runner:
             self.baseline_name = f"before ({sha})"
             self.trees[self.baseline_name] = path
         self.sections = set(opts.sections.split(","))
+        unknown = self.sections - set(SECTIONS)
+        if unknown:
+            raise SystemExit(f"unknown section(s) {', '.join(sorted(unknown))}: use {SECTIONS}")
         self._runtimes: Runtimes | None = None
+        self._powertools: Runtime | None = None
 
     @property
     def runtimes(self) -> Runtimes:
@@ -155,6 +172,20 @@ class Runner:
         if self._runtimes is None:
             self._runtimes = self._build_runtimes()
         return self._runtimes
+
+    @property
+    def powertools_runtime(self) -> Runtime:
+        """The reporter now, with Powertools installed beside it (its pin in requirements-dev)."""
+        if self._powertools is None:
+            if self.opts.env == "dev":
+                self._powertools = dev_runtime("dev venv [now + Powertools]", REPO_ROOT)
+            else:
+                path = task_dir(
+                    "reporter-powertools", POWERTOOLS_REPORTER, REPO_ROOT, compiled=True,
+                    log=self.log,
+                )  # fmt: skip
+                self._powertools = task_runtime("reporter /var/task [now + Powertools]", path)
+        return self._powertools
 
     def _build_runtimes(self) -> Runtimes:
         if self.opts.env == "dev":
@@ -191,6 +222,9 @@ class Runner:
         if "format" in self.sections:
             with self.metered("format"):
                 self.format_section()
+        if "idempotency" in self.sections:
+            with self.metered("idempotency"):
+                self.idempotency_section()
         for index, items in enumerate(sizes):
             need = items * BYTES_PER_ITEM
             free = shutil.disk_usage(OUT_DIR.parent).free
@@ -229,13 +263,13 @@ class Runner:
                 if "coldstart" in self.sections and index == 0:
                     with self.metered("cold start"):
                         self.coldstart_section(gen)
-                if index == len(sizes) - 1:
-                    if "memory" in self.sections:
-                        with self.metered(f"memory {label}"):
-                            self.memory_section(gen)
-                    if "e2e" in self.sections:
-                        with self.metered(f"e2e {label}"):
-                            self.e2e_section(gen)
+                last = index == len(sizes) - 1
+                if last and "memory" in self.sections:
+                    with self.metered(f"memory {label}"):
+                        self.memory_section(gen)
+                if "e2e" in self.sections:
+                    with self.metered(f"e2e {label}"):
+                        self.e2e_section(gen, last=last)
         return self.results
 
     @contextlib.contextmanager
@@ -389,8 +423,8 @@ class Runner:
                 return
             field_name = kw.pop("field", "import_ms")
             self.results.add(
-                "cold start", figure, kw.pop("size", "-"), ms(key, field_name), "ms",
-                baseline, ms(base_key, field_name), **kw,
+                "cold start", figure, kw.pop("size", "-"), ms(key, field_name),
+                kw.pop("unit", "ms"), baseline, ms(base_key, field_name), **kw,
             )  # fmt: skip
 
         lab, ours = ms("lab_extractor"), ms("extractor@now")
@@ -455,6 +489,29 @@ class Runner:
             str(before),
             f"reporter_over_boto3@{before}",
             field=cpu,
+        )
+        add(
+            "what delivery.py + deadline.py add (imported after boto3 and reporter.errors)",
+            "delivery_over_boto3@now",
+            "what the whole reporter adds on top of boto3",
+            "reporter_over_boto3@now",
+        )
+        add(
+            "the DynamoDB client, created after the reporter's other three",
+            "client_dynamodb",
+            "the SNS client, after SSM's and Lambda's (the last one before issue 8)",
+            "client_sns",
+        )
+        for probe in ("client_dynamodb", "client_sns"):
+            if probe in measured:
+                measured[probe]["rss_mib"] = measured[probe]["rss_kib"] / MB
+        add(
+            "peak RSS, reporter imported with its 4 clients (SSM, Lambda, SNS, DynamoDB)",
+            "client_dynamodb",
+            "with 3 (SSM, Lambda, SNS)",
+            "client_sns",
+            field="rss_mib",
+            unit="MiB",
         )
         add(
             "extractor import, no .pyc in /var/task",
@@ -545,48 +602,75 @@ class Runner:
                 {"message within 256 KiB": now["bytes"] <= now["limit"]},
             )
 
-    def e2e_section(self, gen: Any) -> None:
+    def e2e_section(self, gen: Any, *, last: bool) -> None:
+        """The whole reporter per tree; at the last size also the guard and peak memory."""
         label = size_label(gen.spec.items)
         self.log(f"end to end at {label}: harness + moto + MariaDB")
         rt = self.runtimes
-        details: dict[str, Any] = {}
+        times = self.opts.e2e_repeat
+        pairs = {name: e2e.Pair(rt.extractor[name], rt.reporter[name]) for name in rt.reporter}
+        cold = max(1, self.opts.process_repeat // 2)
         with e2e.stack(self.server, gen.database) as s:
-            for name in rt.reporter:
-                result = e2e.run_tree(
-                    s, rt.extractor[name], rt.reporter[name], gen.truth.day,
-                    times=self.opts.e2e_repeat,
-                )  # fmt: skip
-                self.results.check(f"e2e {name}", e2e.check_published(s, gen, result["payloads"]))
-                result.pop("payloads")
-                details[name] = result
-            self.log("end to end: the size guard on a day with 10^4 products")
+            details, published, duplicates = e2e.run_trees(
+                s, pairs, gen.truth.day, cold=cold, times=times, duplicates=times
+            )
+            self.results.check(f"e2e {label}", e2e.check_published(s, gen, published, duplicates))
             guards = {}
-            for name in rt.reporter:
-                guards[name] = e2e.run_guard(
-                    s, self.server, gen, rt.extractor[name], rt.reporter[name]
-                )
-                self.results.check(f"e2e guard {name}", guards[name].pop("checks"))
-            guard = details["guard"] = guards["now"]
-            details["guards"] = guards
-        self.results.details["e2e"] = details
+            if last:
+                self.log("end to end: the size guard on a day with 10^4 products")
+                guard = e2e.run_guard(s, self.server, gen, pairs)
+                self.results.check("e2e guard", guard["checks"])
+                guards = guard["by_tree"]
+        self.results.details.setdefault("e2e", {})[label] = details
         now = details["now"]
+        before = self.baseline_name if self.baseline_name in details else None
+        warm = now["warm_invoke"]["median_ms"]
+        full_path = "warm reporter invocation, full path (check, SSM, invoke, format, claim, "
+        full_path += "publish, record)"
         for name, other in details.items():
-            if name in ("now", "guard", "guards"):
+            if name == "now":
                 continue
+            baseline = f"{name}: no delivery record" if name == before else name
             self.results.add(
-                "e2e", "warm reporter invocation (SSM, invoke, format, publish)", label,
-                now["warm_invoke"]["median_ms"], "ms", name, other["warm_invoke"]["median_ms"],
+                "e2e", full_path, label, warm, "ms", baseline, other["warm_invoke"]["median_ms"]
             )  # fmt: skip
             self.results.add(
                 "cold start", "reporter init + first invocation (runtime client)", label,
-                now["init_ms"] + now["cold_invoke_ms"], "ms", name,
-                other["init_ms"] + other["cold_invoke_ms"],
+                now["init_plus_cold_invoke_ms"], "ms", baseline,
+                other["init_plus_cold_invoke_ms"],
             )  # fmt: skip
+        steps = now["warm_steps_ms"]
+        record_steps = [steps[k] for k in ("check", "claim", "record") if k in steps]
+        if len(record_steps) == 3:
+            self.results.add(
+                "e2e", "the delivery record's steps, warm (check + claim + record)", label,
+                sum(record_steps), "ms", "the whole warm invocation", warm,
+            )  # fmt: skip
+        duplicate = now["duplicate"]["median_ms"]
+        if duplicate is not None:
+            figure = "duplicate invocation, answered already-sent (one GetItem)"
+            self.results.add(
+                "e2e", figure, label, duplicate, "ms", "a full warm invocation (now)", warm
+            )  # fmt: skip
+            if before:
+                self.results.add(
+                    "e2e", figure, label, duplicate, "ms",
+                    f"{before}: a duplicate is a full run (and a second email)",
+                    details[before]["warm_invoke"]["median_ms"],
+                )  # fmt: skip
         self.results.add(
-            "e2e", "warm reporter invocation", label, now["warm_invoke"]["median_ms"], "ms",
+            "e2e", "warm reporter invocation", label, warm, "ms",
             "its cold (first) invocation", now["cold_invoke_ms"],
         )  # fmt: skip
-        before = self.baseline_name if self.baseline_name in details else None
+        if last:
+            self._e2e_memory(label, details, guards, before)
+
+    def _e2e_memory(
+        self, label: str, details: dict[str, Any], guards: dict[str, Any], before: str | None
+    ) -> None:
+        """Peak RSS under the runtime client, and the SNS size guard through the real path."""
+        now, guard = details["now"], guards["now"]
+        self.results.details["e2e_guard"] = guards
 
         def mib(kib: int | None) -> float | None:
             return kib / MB if kib else None
@@ -603,7 +687,7 @@ class Runner:
             self.results.add(
                 "memory", f"{function} peak RSS under awslambdaric, 10^4 products", label,
                 big, "MiB", before or "",
-                mib(details["guards"][before]["rss_kib"][function]) if before else None,
+                mib(guards[before]["rss_kib"][function]) if before else None,
                 "< 64 MiB", big < 64 if big else None,
             )  # fmt: skip
         payload = guard["payload"]
@@ -613,6 +697,77 @@ class Runner:
             "10^4 products", payload["bytes"] / 1024, "KiB", "SNS limit", 256.0,
             "never an SNS size error", payload["bytes"] <= e2e.SNS_LIMIT,
         )  # fmt: skip
+
+    def idempotency_section(self) -> None:
+        """Powertools' idempotency utility vs reporter/delivery.py: cold, warm, image size."""
+        self.log("idempotency: ours vs Powertools, fresh interpreters")
+        ours, powertools = self.runtimes.reporter["now"], self.powertools_runtime
+        cold = coldstart.run_probes(
+            idempotency.cold_probes(ours, powertools),
+            self.opts.process_repeat,
+            warmup=self.opts.warmup,
+        )
+        self.log("idempotency: ours vs Powertools, warm, against moto's server")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        with moto_server() as moto, Inbox.create(moto) as inbox:
+            args = ["idempotency", "--table", inbox.delivery_table]
+            args += ["--topic-arn", inbox.topic_arn, "--repeat", str(self.opts.repeat * 2)]
+            env = {**CREDENTIALS, "AWS_ENDPOINT_URL_DYNAMODB": moto}
+            warm = run_probe_module(args, REPO_ROOT, env=env)
+        pin = powertools_requirement()
+        details: dict[str, Any] = {"pin": pin, "cold": cold, "warm": warm}
+        if self.opts.env == "image":
+            details["task_bytes"] = {
+                "reporter": tree_bytes(ours.cwd),
+                "reporter + Powertools": tree_bytes(powertools.cwd),
+            }
+        self.results.details["idempotency"] = details
+        pt = pin.replace("aws-lambda-powertools==", "Powertools ")
+
+        def add(figure: str, value: float, baseline: str, base: float, unit: str = "ms") -> None:
+            self.results.add("idempotency", figure, "-", value, unit, baseline, base)
+
+        for field_name, what in (("import_ms", ""), ("import_cpu_ms", " (CPU time)")):
+            add(f"import reporter.delivery after boto3{what}", cold["idem_ours"][field_name],
+                f"{pt} idempotency after boto3", cold["idem_powertools"][field_name])  # fmt: skip
+        add(
+            f"{pt} idempotency imported after reporter.handler (what adopting it adds)",
+            cold["idem_powertools_over_reporter"]["import_ms"],
+            "import boto3 (the floor both stand on)", cold["idem_boto3"]["import_ms"],
+        )  # fmt: skip
+        add("peak RSS: boto3 + reporter.delivery", cold["idem_ours"]["rss_kib"] / MB,
+            f"boto3 + {pt} idempotency", cold["idem_powertools"]["rss_kib"] / MB,
+            "MiB")  # fmt: skip
+        o, p = warm["ours"], warm["powertools"]
+        for field_name, what in (("median_ms", ""), ("cpu_median_ms", ", client CPU time")):
+            add(f"warm, first delivery of a day: ours, check + claim + record (3 requests){what}",
+                o[f"first_{field_name}"],
+                f"{pt}: in-progress PutItem + completion UpdateItem (2 requests)",
+                p[f"first_{field_name}"])  # fmt: skip
+            add(f"warm, duplicate: ours, one consistent GetItem{what}",
+                o[f"duplicate_{field_name}"],
+                f"{pt}: conditional PutItem fails, stored result returned",
+                p[f"duplicate_{field_name}"])  # fmt: skip
+        if "task_bytes" in details:
+            sizes = details["task_bytes"]
+            add("reporter's /var/task now (with .pyc)", sizes["reporter"] / 2**20,
+                f"the same with {pt}", sizes["reporter + Powertools"] / 2**20, "MiB")  # fmt: skip
+        expected = {
+            "ours: first delivery = GetItem, UpdateItem, UpdateItem":
+                o["first_requests"] == [list(idempotency.OURS_FIRST)],
+            "ours: duplicate = GetItem":
+                o["duplicate_requests"] == [list(idempotency.OURS_DUPLICATE)],
+            "Powertools: first delivery = PutItem, UpdateItem":
+                p["first_requests"] == [list(idempotency.POWERTOOLS_FIRST)],
+            "Powertools: duplicate = PutItem":
+                p["duplicate_requests"] == [list(idempotency.POWERTOOLS_DUPLICATE)],
+            "ours: a duplicate returns the first message id": o["duplicate_returned_first_id"],
+            "Powertools: a duplicate returns the first message id":
+                p["duplicate_returned_first_id"],
+            "Powertools: a run overlapping one in progress fails (AlreadyInProgress)":
+                warm["powertools_overlap"] == "IdempotencyAlreadyInProgressError",
+        }  # fmt: skip
+        self.results.check("idempotency", expected)
 
 
 # Output ---------------------------------------------------------------------------------------
@@ -640,6 +795,24 @@ def table(results: Results) -> str:
     return "\n".join(lines)
 
 
+def idempotency_table(results: Results) -> str:
+    """Each DynamoDB request of ours and Powertools' paths, median ms (moto, over HTTP)."""
+    warm = results.details.get("idempotency", {}).get("warm")
+    if not warm:
+        return ""
+    lines = ["| path | requests, median ms each | whole, median ms | client CPU, ms |",
+             "|---|---|---|---|"]  # fmt: skip
+    for name in ("ours", "powertools"):
+        for kind in ("first", "duplicate"):
+            measured = warm[name]
+            each = ", ".join(f"{op} {_fmt(ms)}" for op, ms in measured[f"{kind}_request_ms"])
+            lines.append(
+                f"| {name}, {kind} | {each} | {_fmt(measured[f'{kind}_median_ms'])} "
+                f"| {_fmt(measured[f'{kind}_cpu_median_ms'])} |"
+            )
+    return "\n".join(lines)
+
+
 def load_table(results: Results) -> str:
     """How busy the machine was during each section: timings on a shared VM need this."""
     lines = [
@@ -658,19 +831,33 @@ def load_table(results: Results) -> str:
 def step_table(results: Results) -> str:
     """The end-to-end steps (medians, ms) per tree, and the extractor's warm profile."""
     lines: list[str] = []
-    e2e_details = results.details.get("e2e")
-    if e2e_details:
-        trees = [name for name in e2e_details if name not in ("guard", "guards")]
-        names = sorted({s for t in trees for s in e2e_details[t]["warm_steps_ms"]})
+    for label, e2e_details in results.details.get("e2e", {}).items():
+        # (column, its steps, the whole invocation's median ms, the reporter's init ms)
+        columns: list[tuple[str, dict[str, float], float | None, float | None]] = []
+        for tree, found in e2e_details.items():
+            columns.append((tree, found["warm_steps_ms"], found["warm_invoke"]["median_ms"], None))
+        for tree, found in e2e_details.items():
+            columns.append(
+                (f"{tree}, cold", found["cold_steps_ms"], found["cold_invoke_ms"], found["init_ms"])
+            )
+        for tree, found in e2e_details.items():
+            if found["duplicate"]["median_ms"] is not None:
+                duplicate = found["duplicate"]
+                columns.append(
+                    (f"{tree}, duplicate", duplicate["steps_ms"], duplicate["median_ms"], None)
+                )
+        names = sorted({step for _, steps, _, _ in columns for step in steps})
         lines += [
-            "| step (warm, median ms) | " + " | ".join(trees) + " |",
-            "|---|" + "---|" * len(trees),
+            f"| step at {label} (median ms) | " + " | ".join(c[0] for c in columns) + " |",
+            "|---|" + "---|" * len(columns),
         ]
         for step in names:
-            cells = [_fmt(e2e_details[t]["warm_steps_ms"].get(step)) for t in trees]
+            cells = [_fmt(steps[step]) if step in steps else "" for _, steps, _, _ in columns]
             lines.append(f"| {step} | " + " | ".join(cells) + " |")
-        cells = [_fmt(e2e_details[t]["warm_invoke"]["median_ms"]) for t in trees]
+        cells = [_fmt(whole) for _, _, whole, _ in columns]
         lines.append("| whole invocation, as the caller saw it | " + " | ".join(cells) + " |")
+        cells = [_fmt(init) if init is not None else "" for _, _, _, init in columns]
+        lines.append("| init: process start to first poll | " + " | ".join(cells) + " |")
         lines.append("")
     warm = results.details.get("extractor_warm", {})
     if warm:
@@ -734,7 +921,8 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"rows": [r.__dict__ for r in results.rows], "checks": results.checks,
                     "details": results.details}, indent=1, default=str)
     )  # fmt: skip
-    text = "\n\n".join((table(results), step_table(results), load_table(results))) + "\n"
+    parts = (table(results), step_table(results), idempotency_table(results), load_table(results))
+    text = "\n\n".join(part for part in parts if part) + "\n"
     (opts.out / "results.md").write_text(text)
     print(text)
     failed = [name for name, ok in results.checks.items() if not ok]

@@ -31,7 +31,16 @@ from support.sales import expected_rows
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ITEMS = 10_000
 UTC = ZoneInfo("UTC")
-SECTIONS = {"generate", "query", "extractor", "cold start", "memory", "format", "e2e"}
+SECTIONS = {
+    "generate",
+    "query",
+    "extractor",
+    "cold start",
+    "memory",
+    "format",
+    "e2e",
+    "idempotency",
+}
 
 
 @dataclass(frozen=True)
@@ -94,8 +103,12 @@ def test_bench_smoke_run_passes_every_check_it_makes(smoke: SmokeRun) -> None:
     assert "query 10^4: ours rows = generator's tallies" in checks
     assert "query 10^4: EXPLAIN: `order` read by a range on idx_order_date_time" in checks
     assert "query 10^4: lab rows = generator's whole-history tallies" in checks
-    assert "e2e now: published report = generator's tallies" in checks
-    assert "e2e guard now: published, under 256 KiB" in checks
+    assert "e2e 10^4: published report = generator's tallies" in checks
+    assert "e2e 10^4: duplicates answered already-sent with the recorded message id" in checks
+    assert "e2e guard: published, each under 256 KiB" in checks
+    # Powertools' idempotency utility and our delivery record made the calls each should.
+    assert "idempotency: ours: first delivery = GetItem, UpdateItem, UpdateItem" in checks
+    assert "idempotency: Powertools: a duplicate returns the first message id" in checks
     assert f"{len(checks)} checks passed, 0 failed" in smoke.stdout
 
 
