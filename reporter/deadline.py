@@ -106,4 +106,5 @@ def _alarm(seconds: float) -> Iterator[None]:
     except _Interrupted:
         pass  # it went off just as the block finished, inside the finally above
     finally:
-        signal.signal(signal.SIGALRM, previous)
+        # None: the previous handler was not set from Python; the default is the closest.
+        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
