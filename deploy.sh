@@ -1723,6 +1723,7 @@ delete_stack() {
     aws cloudformation delete-stack --stack-name "$STACK_NAME" "${args[@]}" 2>"$TMP/delete.err" ||
       die "cannot delete stack $STACK_NAME: $(grep -v '^[[:space:]]*$' "$TMP/delete.err" | tail -n 1)"
   fi
+  info "waiting for CloudFormation: Lambda releases the extractor's network interfaces before the function, LambdaSG and its DatabaseSG rule can go, commonly 20 to 40 minutes (Ctrl-C stops watching, not the deletion; ./deploy.sh --destroy picks it up again)"
   while true; do
     status=$(aws cloudformation describe-stacks --stack-name "$STACK_NAME" --query 'Stacks[0].StackStatus' \
       --output text 2>"$TMP/status.err") || {

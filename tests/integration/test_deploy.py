@@ -1083,6 +1083,44 @@ def test_a_stack_whose_rollback_failed_gets_the_way_out_and_the_first_failure(
     assert_nothing_built(deployer)
 
 
+def test_destroy_waits_for_a_deletion_under_way_and_says_why(
+    empty_region: tuple[Deployer, Network], moto_endpoint: str
+) -> None:
+    """A deletion already under way (another terminal, a Ctrl-C) is followed to its end."""
+    deployer, _ = empty_region
+    cfn = client("cloudformation", moto_endpoint, "eu-west-3")
+    cfn.create_stack(StackName=STACK, TemplateBody="Resources:\n  Q:\n    Type: AWS::SQS::Queue\n")
+    inject_stack_state("eu-west-3", STACK, "DELETE_IN_PROGRESS")
+    process = subprocess.Popen(
+        [str(DEPLOY_SH), "--destroy", "--yes"],
+        env=deployer.env(),
+        cwd=deployer.workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        seen = ""
+        while "waiting for CloudFormation" not in seen:
+            line = process.stdout.readline()
+            assert line, f"deploy.sh ended before waiting:\n{seen}"
+            seen += line
+        time.sleep(3)
+        assert process.poll() is None, "it keeps waiting while the stack is being deleted"
+        cfn.delete_stack(StackName=STACK)  # CloudFormation finishes
+        out, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, seen + out
+    assert "already being deleted; wait for it" in seen
+    assert "Lambda releases the extractor's network interfaces" in seen
+    assert "stack cafe-sales-report deleted" in out
+    assert "delete-stack" not in deployer.aws_log.read_text(), "not asked to delete twice"
+
+
 PROMPT = re.compile(rb"(/cafe/db[A-Za-z]+|\(not shown\)|again, to confirm): $")
 
 
