@@ -24,12 +24,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_SH = REPO_ROOT / "deploy.sh"
 TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
 FAKE_DOCKER_DIR = Path(__file__).resolve().parent / "fake_docker"
+RECORDING_AWS_DIR = Path(__file__).resolve().parent / "recording_aws"
+DEPLOYER_POLICY = REPO_ROOT / "infra" / "deployer-policy.json"
 VENV_BIN = Path(sys.executable).parent
 ACCOUNT = "123456789012"  # moto's default account
 EXTRACTOR = "salesAnalysisReportDataExtractor"
 REPORTER = "salesAnalysisReport"
 REPOSITORIES = ("cafe-sales-report-extractor", "cafe-sales-report-reporter")
-DB_KEYS = ("dbUrl", "dbName", "dbUser", "dbPort", "dbPassword")
+DB_KEYS = ("dbUrl", "dbName", "dbUser", "dbPort", "dbPassword", "dbSslMode")
 
 
 def client(service: str, endpoint: str, region: str) -> Any:
@@ -111,10 +113,17 @@ class Deployer:
     def docker_log(self) -> Path:
         return self.workdir / "docker.log"
 
+    @property
+    def aws_log(self) -> Path:
+        return self.workdir / "aws.log"
+
     def env(self, settings: Mapping[str, str] = (), *, credentials: bool = True) -> dict[str, str]:
         """A minimal environment: nothing from the developer's own AWS setup leaks in."""
         env = {
-            "PATH": f"{FAKE_DOCKER_DIR}:{VENV_BIN}:/usr/bin:/bin",
+            "PATH": f"{FAKE_DOCKER_DIR}:{RECORDING_AWS_DIR}:{VENV_BIN}:/usr/bin:/bin",
+            "REAL_AWS": str(VENV_BIN / "aws"),
+            "AWS_CALL_LOG": str(self.aws_log),
+            "DEPLOY_POLL_SECONDS": "1",
             "HOME": str(self.workdir),
             "LANG": "C.UTF-8",
             "AWS_ENDPOINT_URL": self.endpoint,
@@ -134,7 +143,7 @@ class Deployer:
         *args: str,
         settings: Mapping[str, str] = (),
         env: Mapping[str, str] | None = None,
-        timeout: float = 120,
+        timeout: float = 600,
     ) -> Run:
         """Run deploy.sh from outside the repository (it must not depend on the cwd)."""
         started = time.monotonic()
@@ -155,6 +164,12 @@ class Deployer:
         if not self.docker_log.exists():
             return []
         return [shlex.split(line) for line in self.docker_log.read_text().splitlines()]
+
+    def aws_calls(self) -> list[list[str]]:
+        """Every AWS CLI call so far: ["AWS_MAX_ATTEMPTS=...", service, operation, args...]."""
+        if not self.aws_log.exists():
+            return []
+        return [shlex.split(line) for line in self.aws_log.read_text().splitlines()]
 
 
 @contextmanager
@@ -192,15 +207,17 @@ def _post(url: str, body: Mapping[str, Any]) -> None:
         pass
 
 
-def remove_deployment(endpoint: str, region: str, stack: str, prefixes: Sequence[str]) -> None:
-    """Remove, as far as it exists, everything deploy.sh creates (a fixture's clean-up)."""
+def remove_deployment(endpoint: str, region: str, prefixes: Sequence[str]) -> None:
+    """Remove every stack and repository in the region (each test owns its region) and the
+    parameters under `prefixes`: a fixture's clean-up."""
     cfn, ecr = client("cloudformation", endpoint, region), client("ecr", endpoint, region)
     ssm = client("ssm", endpoint, region)
-    with suppress(ClientError):
-        cfn.delete_stack(StackName=stack)
-    for repository in REPOSITORIES:
+    for stack in cfn.describe_stacks()["Stacks"]:
         with suppress(ClientError):
-            ecr.delete_repository(repositoryName=repository, force=True)
+            cfn.delete_stack(StackName=stack["StackName"])
+    for repository in ecr.describe_repositories()["repositories"]:
+        with suppress(ClientError):
+            ecr.delete_repository(repositoryName=repository["repositoryName"], force=True)
     names = [f"{prefix}/{key}" for prefix in prefixes for key in DB_KEYS]
     for start in range(0, len(names), 10):  # the API's limit per call
         ssm.delete_parameters(Names=names[start : start + 10])
@@ -250,6 +267,8 @@ def region_state(endpoint: str, region: str, stack: str) -> dict[str, Any]:
             repo["lifecyclePolicy"] = ecr.get_lifecycle_policy(repositoryName=name)[
                 "lifecyclePolicyText"
             ]
+        with suppress(ClientError):
+            repo["policy"] = ecr.get_repository_policy(repositoryName=name)["policyText"]
         repo["images"] = sorted(
             (i["imageDigest"], tuple(sorted(i.get("imageTags", []))), str(i["imagePushedAt"]))
             for i in ecr.describe_images(repositoryName=name)["imageDetails"]
@@ -279,6 +298,8 @@ def region_state(endpoint: str, region: str, stack: str) -> dict[str, Any]:
         for s in sns.list_subscriptions()["Subscriptions"]
     )
     state["queues"] = sorted(sqs.list_queues().get("QueueUrls", []))
+    dynamodb = client("dynamodb", endpoint, region)
+    state["tables"] = sorted(dynamodb.list_tables()["TableNames"])
     state["roles"] = sorted(
         (r["RoleName"], str(r["CreateDate"])) for r in iam.list_roles()["Roles"]
     )
@@ -325,3 +346,33 @@ def iam_statements(template: Mapping[str, Any]) -> Iterator[tuple[str, dict[str,
 
 def as_list(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
+
+
+# --- states moto never reaches, put into its own backend (the server runs in this process) -----
+
+
+def inject_stack_state(
+    region: str, stack: str, status: str, events: Sequence[tuple[str, str, str]] = ()
+) -> None:
+    """Leave `stack` in `status` with `events` (logical id, status, reason) after its own, oldest
+    first: what CloudFormation leaves after a failure. moto's stacks never fail."""
+    from moto.cloudformation.models import Event, cloudformation_backends
+
+    backend = cloudformation_backends[ACCOUNT][region]
+    (found,) = (s for s in backend.stacks.values() if s.name == stack)
+    for logical, resource_status, reason in events:
+        kind = "AWS::CloudFormation::Stack" if logical == stack else "AWS::Lambda::Function"
+        found.events.append(
+            Event(found.stack_id, stack, logical, "", kind, resource_status, reason, None)
+        )
+    found.status = status
+
+
+def mark_subscription_pending(region: str, endpoint: str) -> None:
+    """The email subscription of `endpoint` as AWS lists it until the address confirms it
+    (moto confirms every subscription at once)."""
+    from moto.sns.models import sns_backends
+
+    for subscription in sns_backends[ACCOUNT][region].subscriptions.values():
+        if subscription.endpoint == endpoint:
+            subscription.arn = "PendingConfirmation"
