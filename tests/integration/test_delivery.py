@@ -20,7 +20,7 @@ import pytest
 from reporter.pipeline import PUBLISH_CAP_S
 from support.aws import aws_client
 from support.database import Server
-from support.faults import BLACKHOLE, FaultProxy, delay, trickle
+from support.faults import BLACKHOLE, FaultProxy, cut, delay, trickle
 from support.runtime_api import Invocation, LambdaProcess
 from support.stack import EXTRACTOR, REPORTER_OWN_BUDGET_S, Stack, stack_for
 
@@ -271,3 +271,18 @@ def test_the_extractor_bounds_the_whole_database_conversation(server: Server) ->
 
     assert type(caught.value).__name__ == "DatabaseTimeoutError"
     assert elapsed < 3.0
+
+
+def test_an_answer_cut_short_is_a_clear_failure_not_a_hang(stack: Stack) -> None:
+    """The extractor's answer ends mid-body (a connection reset by a proxy or a NAT)."""
+    with FaultProxy.to_url(stack.extractor.endpoint_url, default=cut(200)) as lam:
+        began = time.monotonic()
+        invocation, output = stack.run_reporter(scheduled_event(), AWS_ENDPOINT_URL_LAMBDA=lam.url)
+        elapsed = time.monotonic() - began
+
+    assert invocation.function_error == "Unhandled", invocation.payload
+    assert invocation.payload["errorType"] in ("ExtractorFailedError", "DependencyTimeoutError")
+    assert "extractor" in invocation.payload["errorMessage"]
+    assert elapsed < REPORTER_TIMEOUT_S - 0.5, f"{elapsed:.1f} s"
+    assert stack.inbox.messages(wait=0.5) == []
+    stack.assert_no_secret(output, json.dumps(invocation.payload))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -184,13 +183,3 @@ def _close(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
-
-
-def wait_for(predicate: object, timeout: float, interval: float = 0.05) -> bool:
-    """Poll a zero-argument callable until it is true or `timeout` passes; return the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = bool(predicate())  # type: ignore[operator]
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
